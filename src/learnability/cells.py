@@ -1,0 +1,477 @@
+"""Recurrent cells with one interface and exact, analytic Jacobians.
+
+Every gated cell of the book is written in the update-gate convention of eq-gated-step (book/p1_euler_gates.md),
+
+    h_t = (1 - g_t) * h_{t-1} + g_t * phi(a_t),
+
+where ``g`` is the update (write) gate and ``1 - g`` the retention. The one-step Jacobians
+``J_t = d state_t / d state_{t-1}`` implemented here are derived in book/p1_jacobians.md (eq-jac-plain ...
+eq-jac-lstm) by SymPy (:mod:`learnability.symbolic`) and checked against autograd in ``tests/test_cells.py``.
+
+Parameter names: ``W*`` multiply the previous hidden state, ``U*`` the input, ``b*`` are biases.
+
+New cells join through :func:`register`; :func:`make_cell` builds every cell, built-in or not, the same way.
+A registered cell that does not override :meth:`Cell.jacobian` gets the autograd Jacobian.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+State = Tensor | tuple[Tensor, Tensor]
+
+_REGISTRY: dict[str, type[Cell]] = {}
+ALIASES: dict[str, str] = {"const": "leaky", "diag": "multi"}
+LN_EPS = 1e-5
+
+
+def register(kind: str) -> Callable[[type[Cell]], type[Cell]]:
+    """Class decorator: make ``make_cell(kind, ...)`` build this :class:`Cell` subclass."""
+    if not isinstance(kind, str) or not kind.isidentifier():
+        raise ValueError(f"a cell kind must be a Python identifier string; got {kind!r}")
+
+    def decorate(cls: type[Cell]) -> type[Cell]:
+        if not (isinstance(cls, type) and issubclass(cls, Cell)):
+            raise ValueError(f"only subclasses of learnability.cells.Cell can be registered; got {cls!r}")
+        if kind in _REGISTRY or kind in ALIASES:
+            raise ValueError(f"cell kind {kind!r} is already registered; pick another name")
+        cls.kind = kind
+        _REGISTRY[kind] = cls
+        return cls
+
+    return decorate
+
+
+def kinds() -> tuple[str, ...]:
+    """Names of all registered cell kinds, in registration order (aliases not included)."""
+    return tuple(_REGISTRY)
+
+
+def resolve_kind(kind: str) -> str:
+    """Canonical kind name for ``kind`` (aliases: ``const`` -> ``leaky``, ``diag`` -> ``multi``)."""
+    name = ALIASES.get(kind, kind) if isinstance(kind, str) else kind
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown cell kind {kind!r}; allowed: {sorted(_REGISTRY) + sorted(ALIASES)}")
+    return name
+
+
+def make_cell(kind: str, input_size: int, hidden_size: int, **options) -> Cell:
+    """Build a cell of the given kind. ``options`` are the keyword arguments of that cell's class.
+
+    Common options: ``layer_norm`` (LayerNorm on the candidate pre-activation), ``bias``, ``dtype``, ``seed``
+    (initialise the weights from ``torch.Generator().manual_seed(seed)``); ``alpha`` for ``leaky``;
+    ``gate_init`` for gated cells (the gate bias is set so that the update gate is ``gate_init`` when the
+    other gate inputs vanish; for the LSTM the forget gate then starts at ``1 - gate_init``).
+    """
+    cls = _REGISTRY[resolve_kind(kind)]
+    try:
+        return cls(input_size, hidden_size, **options)
+    except TypeError as err:  # unexpected keyword: say which options exist
+        raise ValueError(f"bad options for cell kind {kind!r}: {err}") from None
+
+
+def _check_size(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return value
+
+
+def _logit(p: float) -> float:
+    return math.log(p) - math.log1p(-p)
+
+
+def _check_gate_init(gate_init: float | None, bias: bool) -> float | None:
+    """Validate ``gate_init``: a probability in (0, 1), carried by a gate bias (so ``bias`` must be on)."""
+    if gate_init is None:
+        return None
+    if isinstance(gate_init, bool) or not isinstance(gate_init, (int, float)) or not 0 < gate_init < 1:
+        raise ValueError(f"gate_init (initial update-gate value) must lie in (0, 1); got {gate_init!r}")
+    if not bias:
+        raise ValueError("gate_init is carried by the gate bias: it needs bias=True")
+    return float(gate_init)
+
+
+class Cell(nn.Module):
+    """Base class: one recurrent step ``state_t = step(x_t, state_{t-1})`` plus its exact Jacobian.
+
+    Subclasses implement :meth:`step` (and, for speed and exactness, :meth:`jacobian` and :meth:`retention`).
+    States are ``(B, n)`` tensors, except where a subclass sets ``state_parts = 2`` (LSTM: ``(h, c)``); the
+    *flat* state concatenates the parts, ``d = state_parts * n``, and is what Jacobians act on.
+    """
+
+    kind: ClassVar[str] = "cell"
+    state_parts: ClassVar[int] = 1
+
+    def __init__(self, input_size: int, hidden_size: int, *, layer_norm: bool = False, bias: bool = True,
+                 dtype: torch.dtype = torch.float32, seed: int | None = None) -> None:
+        super().__init__()
+        self.input_size = _check_size("input_size", input_size)
+        self.hidden_size = _check_size("hidden_size", hidden_size)
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype!r}")
+        self.dtype = dtype
+        self.use_bias = bool(bias)
+        self.layer_norm = bool(layer_norm)
+        self._generator = None if seed is None else torch.Generator().manual_seed(int(seed))
+        if self.layer_norm:
+            self.ln_weight = nn.Parameter(torch.ones(hidden_size, dtype=dtype))
+            self.ln_bias = nn.Parameter(torch.zeros(hidden_size, dtype=dtype))
+
+    # ----- parameters ---------------------------------------------------------------------------------
+    def _uniform(self, *shape: int) -> nn.Parameter:
+        """PyTorch's RNN initialisation, U(-1/sqrt(n), 1/sqrt(n))."""
+        k = 1.0 / math.sqrt(self.hidden_size)
+        t = torch.empty(*shape, dtype=self.dtype).uniform_(-k, k, generator=self._generator)
+        return nn.Parameter(t)
+
+    def _bias(self, *shape: int, value: float | None = None) -> nn.Parameter | None:
+        """A bias parameter (uniform init, or the constant ``value``); ``None`` when the cell has no biases."""
+        if not self.use_bias:
+            return None
+        if value is None:
+            return self._uniform(*shape)
+        return nn.Parameter(torch.full(shape, float(value), dtype=self.dtype))
+
+    @staticmethod
+    def _affine(W: Tensor, U: Tensor, b: Tensor | None, h: Tensor, x: Tensor) -> Tensor:
+        """``h W^T + x U^T + b`` for a batch; W: (k, n), U: (k, m)."""
+        out = h @ W.T + x @ U.T
+        return out if b is None else out + b
+
+    # ----- candidate phi(LN(z)) and its derivative ----------------------------------------------------
+    def _candidate(self, z: Tensor) -> tuple[Tensor, dict]:
+        """phi(a) with a = LN(z) (or a = z): returns phi(a) and what the Jacobian needs."""
+        if not self.layer_norm:
+            phi = torch.tanh(z)
+            return phi, {"dphi": 1 - phi**2}
+        mean = z.mean(-1, keepdim=True)
+        s = torch.sqrt(z.var(-1, unbiased=False, keepdim=True) + LN_EPS)
+        zhat = (z - mean) / s
+        phi = torch.tanh(zhat * self.ln_weight + self.ln_bias)
+        return phi, {"dphi": 1 - phi**2, "zhat": zhat, "s": s}
+
+    def _dcandidate(self, cache: dict, M: Tensor) -> Tensor:
+        """d phi(a) / d h = diag(phi'(a)) L M, with L the LayerNorm Jacobian (eq-jac-layernorm) or I; M = dz/dh."""
+        if self.layer_norm:
+            n = self.hidden_size
+            zhat, s = cache["zhat"], cache["s"]
+            eye = torch.eye(n, dtype=zhat.dtype)
+            L = (eye - 1.0 / n - zhat.unsqueeze(-1) * zhat.unsqueeze(-2) / n) / s.unsqueeze(-1)
+            L = self.ln_weight.unsqueeze(-1) * L
+            M = L @ M
+        return cache["dphi"].unsqueeze(-1) * M
+
+    # ----- state handling -----------------------------------------------------------------------------
+    @property
+    def state_size(self) -> int:
+        """Dimension d of the flat state (n, or 2n for the LSTM)."""
+        return self.state_parts * self.hidden_size
+
+    def initial_state(self, batch: int) -> State:
+        """Zero state for ``batch`` sequences: (B, n), or a tuple (h, c) for the LSTM."""
+        _check_size("batch", batch)
+        zeros = [torch.zeros(batch, self.hidden_size, dtype=self.dtype) for _ in range(self.state_parts)]
+        return zeros[0] if self.state_parts == 1 else tuple(zeros)
+
+    def flatten_state(self, state: State) -> Tensor:
+        """The flat state (B, d)."""
+        return torch.cat(state, dim=-1) if self.state_parts > 1 else state
+
+    def unflatten_state(self, flat: Tensor) -> State:
+        """Inverse of :meth:`flatten_state`."""
+        return tuple(flat.split(self.hidden_size, dim=-1)) if self.state_parts > 1 else flat
+
+    def hidden(self, state: State) -> Tensor:
+        """The hidden state h (B, n) that a readout sees."""
+        return state[0] if self.state_parts > 1 else state
+
+    def _check_step_args(self, x_t: Tensor, state: State) -> None:
+        if not isinstance(x_t, Tensor) or x_t.dim() != 2 or x_t.shape[1] != self.input_size:
+            shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
+            raise ValueError(f"x_t must be a tensor of shape (batch, {self.input_size}); got {shape}")
+        parts = state if isinstance(state, tuple) else (state,)
+        if len(parts) != self.state_parts or not all(isinstance(p, Tensor) for p in parts):
+            want = "a tuple (h, c) of tensors" if self.state_parts > 1 else "a tensor"
+            raise ValueError(f"the state of a {self.kind!r} cell must be {want}")
+        for p in parts:
+            if p.shape != (x_t.shape[0], self.hidden_size):
+                raise ValueError(f"state tensors must have shape (batch, hidden_size) = "
+                                 f"({x_t.shape[0]}, {self.hidden_size}); got {tuple(p.shape)}")
+
+    # ----- the interface ------------------------------------------------------------------------------
+    def step(self, x_t: Tensor, state: State) -> State:
+        """One step of the recurrence (no argument checks). Subclasses implement it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement step(x_t, state)")
+
+    def forward(self, x_t: Tensor, state: State) -> State:
+        """One step: x_t (B, input_size), state (B, n) -> new state."""
+        self._check_step_args(x_t, state)
+        return self.step(x_t, state)
+
+    def jacobian(self, x_t: Tensor, state: State) -> Tensor:
+        """Exact d state_t / d state_{t-1}, (B, d, d), for flat states. Default: autograd (:meth:`jacobian_autograd`)."""
+        return self.jacobian_autograd(x_t, state)
+
+    def jacobian_autograd(self, x_t: Tensor, state: State) -> Tensor:
+        """The one-step Jacobian by ``torch.func.jacrev`` of the step, per sequence: (B, d, d)."""
+        self._check_step_args(x_t, state)
+
+        def one(x: Tensor, s: Tensor) -> Tensor:
+            new = self.step(x.unsqueeze(0), self.unflatten_state(s.unsqueeze(0)))
+            return self.flatten_state(new).squeeze(0)
+
+        jac = torch.func.vmap(torch.func.jacrev(one, argnums=1))
+        return jac(x_t, self.flatten_state(state))
+
+    def retention(self, x_t: Tensor, state: State) -> Tensor:
+        """Zeroth-order diagonal of J, the retention (B, n): 1 - g (leaky/scalar/multi), 1 - z (GRU), f (LSTM)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no retention")
+
+    def unroll(self, xs: Tensor, state: State | None = None) -> Tensor:
+        """Hidden states h_1..h_T (B, T, n) for inputs xs (B, T, input_size), from ``state`` (zero if None)."""
+        return self.hidden_trajectory(self.states(xs, state))[:, 1:]
+
+    def states(self, xs: Tensor, state: State | None = None) -> Tensor:
+        """Flat states state_0..state_T, (B, T + 1, d), with state_0 the initial state."""
+        if not isinstance(xs, Tensor) or xs.dim() != 3 or xs.shape[2] != self.input_size:
+            shape = tuple(xs.shape) if isinstance(xs, Tensor) else type(xs).__name__
+            raise ValueError(f"xs must be a tensor of shape (batch, T, {self.input_size}); got {shape}")
+        state = self.initial_state(xs.shape[0]) if state is None else state
+        self._check_step_args(xs[:, 0], state)
+        out = [self.flatten_state(state)]
+        for t in range(xs.shape[1]):
+            state = self.step(xs[:, t], state)
+            out.append(self.flatten_state(state))
+        return torch.stack(out, dim=1)
+
+    def hidden_trajectory(self, flat_states: Tensor) -> Tensor:
+        """The hidden part h of flat states (..., d) -> (..., n)."""
+        return flat_states[..., : self.hidden_size]
+
+    def extra_repr(self) -> str:
+        return (f"kind={self.kind!r}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
+                f"layer_norm={self.layer_norm}, bias={self.use_bias}")
+
+
+class _GatedFamily(Cell):
+    """Shared parts of the plain/leaky/scalar/multi cells: a = LN(W h + U x + b), h' = (1-g) h + g phi(a)."""
+
+    def __init__(self, input_size: int, hidden_size: int, **options) -> None:
+        super().__init__(input_size, hidden_size, **options)
+        n, m = self.hidden_size, self.input_size
+        self.W = self._uniform(n, n)
+        self.U = self._uniform(n, m)
+        self.b = self._bias(n)
+
+    def gate(self, x_t: Tensor, h: Tensor) -> Tensor:
+        """The update gate g_t, broadcastable to (B, n)."""
+        raise NotImplementedError
+
+    def step(self, x_t: Tensor, h: Tensor) -> Tensor:
+        phi, _ = self._candidate(self._affine(self.W, self.U, self.b, h, x_t))
+        g = self.gate(x_t, h)
+        return (1 - g) * h + g * phi
+
+    def retention(self, x_t: Tensor, state: Tensor) -> Tensor:
+        self._check_step_args(x_t, state)
+        return (1 - self.gate(x_t, state)).expand(state.shape).clone()
+
+    def _jacobian_parts(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(g (B, n or 1), d = phi(a) - h_{t-1}, diag(phi') L W as (B, n, n))."""
+        phi, cache = self._candidate(self._affine(self.W, self.U, self.b, h, x_t))
+        g = self.gate(x_t, h)
+        return g, phi - h, self._dcandidate(cache, self.W)
+
+    def jacobian(self, x_t: Tensor, h: Tensor) -> Tensor:
+        """J = diag(1-g) + diag(g) D L W [+ gate term]; eq-jac-gated (book/p1_jacobians.md)."""
+        self._check_step_args(x_t, h)
+        g, d, DW = self._jacobian_parts(x_t, h)
+        g = g.expand(h.shape)
+        return torch.diag_embed(1 - g) + g.unsqueeze(-1) * DW + self._gate_term(x_t, h, g, d)
+
+    def _gate_term(self, x_t: Tensor, h: Tensor, g: Tensor, d: Tensor) -> Tensor | float:
+        """d_t-weighted derivative of the gate: diag(d) dg/dh (zero for constant gates)."""
+        return 0.0
+
+
+@register("plain")
+class PlainCell(_GatedFamily):
+    """h_t = phi(a_t): the Elman RNN, g = 1 (no retention). Jacobian eq-jac-plain: J = D L W."""
+
+    def gate(self, x_t: Tensor, h: Tensor) -> Tensor:
+        return torch.ones(1, 1, dtype=h.dtype)
+
+
+@register("leaky")
+class LeakyCell(_GatedFamily):
+    """Leaky integrator / constant gate, h_t = (1-alpha) h_{t-1} + alpha phi(a_t). Jacobian eq-jac-leaky.
+
+    ``alpha`` in (0, 1] is the Euler step dt/tau of eq-euler-step; the memory time scale is -1/ln(1-alpha).
+    The default 0.8 is the value of the official code of arXiv 2508.12121.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, *, alpha: float = 0.8, **options) -> None:
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1:
+            raise ValueError(f"alpha (the constant update gate) must lie in (0, 1]; got {alpha!r}")
+        super().__init__(input_size, hidden_size, **options)
+        self.alpha = float(alpha)
+
+    def gate(self, x_t: Tensor, h: Tensor) -> Tensor:
+        return torch.full((1, 1), self.alpha, dtype=h.dtype)
+
+
+class _LearnedGate(_GatedFamily):
+    """A gate sigma(...) with its own weights; ``gate_init`` sets its bias to logit(gate_init)."""
+
+    def __init__(self, input_size: int, hidden_size: int, *, gate_init: float | None = None, **options) -> None:
+        gate_init_checked = _check_gate_init(gate_init, options.get("bias", True))
+        super().__init__(input_size, hidden_size, **options)
+        self.gate_init = gate_init_checked
+
+    def _gate_bias(self, size: int) -> nn.Parameter | None:
+        return self._bias(size, value=None if self.gate_init is None else _logit(self.gate_init))
+
+
+@register("scalar")
+class ScalarGateCell(_LearnedGate):
+    """One gate for all neurons, g_t = sigma(w_g . h_{t-1} + u_g . x_t + b_g). Jacobian eq-jac-scalar:
+
+    J = (1-g) I + g D L W + g (1-g) d w_g^T, a rank-one gate term along d = phi(a) - h_{t-1}.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, **options) -> None:
+        super().__init__(input_size, hidden_size, **options)
+        self.w_g = self._uniform(self.hidden_size)
+        self.u_g = self._uniform(self.input_size)
+        self.b_g = self._gate_bias(1)
+
+    def gate(self, x_t: Tensor, h: Tensor) -> Tensor:
+        z = h @ self.w_g + x_t @ self.u_g
+        z = z if self.b_g is None else z + self.b_g
+        return torch.sigmoid(z).unsqueeze(-1)
+
+    def _gate_term(self, x_t: Tensor, h: Tensor, g: Tensor, d: Tensor) -> Tensor:
+        return (d * g * (1 - g)).unsqueeze(-1) * self.w_g
+
+
+@register("multi")
+class MultiGateCell(_LearnedGate):
+    """One gate per neuron, g_t = sigma(W_g h_{t-1} + U_g x_t + b_g). Jacobian eq-jac-multi:
+
+    J = diag(1-g) + diag(g) D L W + diag(d * g * (1-g)) W_g.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, **options) -> None:
+        super().__init__(input_size, hidden_size, **options)
+        self.W_g = self._uniform(self.hidden_size, self.hidden_size)
+        self.U_g = self._uniform(self.hidden_size, self.input_size)
+        self.b_g = self._gate_bias(self.hidden_size)
+
+    def gate(self, x_t: Tensor, h: Tensor) -> Tensor:
+        return torch.sigmoid(self._affine(self.W_g, self.U_g, self.b_g, h, x_t))
+
+    def _gate_term(self, x_t: Tensor, h: Tensor, g: Tensor, d: Tensor) -> Tensor:
+        return (d * g * (1 - g)).unsqueeze(-1) * self.W_g
+
+
+@register("gru")
+class GRUCell(Cell):
+    """GRU with the update gate z as g (Cho et al. 2014; reset applied before W_h). Jacobian eq-jac-gru:
+
+    z = sigma(W_z h + U_z x + b_z), r = sigma(W_r h + U_r x + b_r), n = phi(LN(W_h (r * h) + U_h x + b_h)),
+    h' = (1 - z) h + z n.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, *, gate_init: float | None = None, **options) -> None:
+        super().__init__(input_size, hidden_size, **options)
+        self.gate_init = _check_gate_init(gate_init, self.use_bias)
+        n, m = self.hidden_size, self.input_size
+        update = None if self.gate_init is None else _logit(self.gate_init)
+        self.W_z, self.U_z, self.b_z = self._uniform(n, n), self._uniform(n, m), self._bias(n, value=update)
+        self.W_r, self.U_r, self.b_r = self._uniform(n, n), self._uniform(n, m), self._bias(n)
+        self.W_h, self.U_h, self.b_h = self._uniform(n, n), self._uniform(n, m), self._bias(n)
+
+    def _parts(self, x_t: Tensor, h: Tensor):
+        z = torch.sigmoid(self._affine(self.W_z, self.U_z, self.b_z, h, x_t))
+        r = torch.sigmoid(self._affine(self.W_r, self.U_r, self.b_r, h, x_t))
+        cand, cache = self._candidate(self._affine(self.W_h, self.U_h, self.b_h, r * h, x_t))
+        return z, r, cand, cache
+
+    def retention(self, x_t: Tensor, h: Tensor) -> Tensor:
+        self._check_step_args(x_t, h)
+        return 1 - torch.sigmoid(self._affine(self.W_z, self.U_z, self.b_z, h, x_t))
+
+    def step(self, x_t: Tensor, h: Tensor) -> Tensor:
+        z, _, cand, _ = self._parts(x_t, h)
+        return (1 - z) * h + z * cand
+
+    def jacobian(self, x_t: Tensor, h: Tensor) -> Tensor:
+        """J = diag(1-z) + diag((n - h) z (1-z)) W_z + diag(z) D L W_h [diag(r) + diag(h r (1-r)) W_r]."""
+        self._check_step_args(x_t, h)
+        z, r, cand, cache = self._parts(x_t, h)
+        dz = (z * (1 - z)).unsqueeze(-1) * self.W_z
+        dr = (r * (1 - r)).unsqueeze(-1) * self.W_r
+        d_rh = torch.diag_embed(r) + h.unsqueeze(-1) * dr
+        dcand = self._dcandidate(cache, self.W_h @ d_rh)
+        return torch.diag_embed(1 - z) + (cand - h).unsqueeze(-1) * dz + z.unsqueeze(-1) * dcand
+
+
+@register("lstm")
+class LSTMCell(Cell):
+    """LSTM over the joint state [h, c] (Hochreiter & Schmidhuber 1997, forget gate of Gers et al. 2000).
+
+    i, f, o = sigma(W_* h + U_* x + b_*), c' = f c + i phi(LN(W_c h + U_c x + b_c)), h' = o tanh(c').
+    Jacobian eq-jac-lstm, a (2n, 2n) block matrix; retention f. ``gate_init`` sets the forget bias to
+    logit(1 - gate_init), so the retention starts at 1 - gate_init as for the other gated cells.
+    """
+
+    state_parts = 2
+
+    def __init__(self, input_size: int, hidden_size: int, *, gate_init: float | None = None, **options) -> None:
+        super().__init__(input_size, hidden_size, **options)
+        self.gate_init = _check_gate_init(gate_init, self.use_bias)
+        n, m = self.hidden_size, self.input_size
+        self.W_i, self.U_i, self.b_i = self._uniform(n, n), self._uniform(n, m), self._bias(n)
+        forget = None if gate_init is None else _logit(1 - gate_init)
+        self.W_f, self.U_f, self.b_f = self._uniform(n, n), self._uniform(n, m), self._bias(n, value=forget)
+        self.W_o, self.U_o, self.b_o = self._uniform(n, n), self._uniform(n, m), self._bias(n)
+        self.W_c, self.U_c, self.b_c = self._uniform(n, n), self._uniform(n, m), self._bias(n)
+
+    def _parts(self, x_t: Tensor, h: Tensor, c: Tensor):
+        i = torch.sigmoid(self._affine(self.W_i, self.U_i, self.b_i, h, x_t))
+        f = torch.sigmoid(self._affine(self.W_f, self.U_f, self.b_f, h, x_t))
+        o = torch.sigmoid(self._affine(self.W_o, self.U_o, self.b_o, h, x_t))
+        cand, cache = self._candidate(self._affine(self.W_c, self.U_c, self.b_c, h, x_t))
+        c_new = f * c + i * cand
+        return i, f, o, cand, cache, c_new
+
+    def step(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        h, c = state
+        _, _, o, _, _, c_new = self._parts(x_t, h, c)
+        return o * torch.tanh(c_new), c_new
+
+    def retention(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> Tensor:
+        self._check_step_args(x_t, state)
+        h, _ = state
+        return torch.sigmoid(self._affine(self.W_f, self.U_f, self.b_f, h, x_t))
+
+    def jacobian(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> Tensor:
+        """[[dh'/dh, dh'/dc], [dc'/dh, dc'/dc]] with dc'/dc = diag(f), dh'/dc = diag(o tanh'(c') f),
+        dc'/dh = diag(c f(1-f)) W_f + diag(phi i(1-i)) W_i + diag(i) D L W_c,
+        dh'/dh = diag(tanh(c') o(1-o)) W_o + diag(o tanh'(c')) dc'/dh."""
+        self._check_step_args(x_t, state)
+        h, c = state
+        i, f, o, cand, cache, c_new = self._parts(x_t, h, c)
+        tc = torch.tanh(c_new)
+        dtc = 1 - tc**2
+        dc_dh = ((c * f * (1 - f)).unsqueeze(-1) * self.W_f + (cand * i * (1 - i)).unsqueeze(-1) * self.W_i
+                 + i.unsqueeze(-1) * self._dcandidate(cache, self.W_c))
+        dh_dh = (tc * o * (1 - o)).unsqueeze(-1) * self.W_o + (o * dtc).unsqueeze(-1) * dc_dh
+        top = torch.cat([dh_dh, torch.diag_embed(o * dtc * f)], dim=-1)
+        bottom = torch.cat([dc_dh, torch.diag_embed(f)], dim=-1)
+        return torch.cat([top, bottom], dim=-2)
