@@ -294,6 +294,22 @@ class _GatedFamily(Cell):
         g = g.expand(h.shape)
         return torch.diag_embed(1 - g) + g.unsqueeze(-1) * DW + self._gate_term(x_t, h, g, d)
 
+    def jacobian_terms(self, x_t: Tensor, h: Tensor, *, code_compat: bool = False) -> dict[str, Tensor]:
+        """The three terms of eq-jac-gated, each (B, n, n): ``retention`` diag(1-g), ``candidate`` diag(g) D L W,
+        ``gate`` diag(d) dg/dh (the gate sensitivities). Their sum is :meth:`jacobian`.
+
+        ``code_compat=True`` builds the gate term as the official code of arXiv 2508.12121 does, with the updated
+        state h_t in place of h_{t-1} in d_t = phi(a_t) - h_{t-1}; that scales it by (1 - g_t) (see the errata).
+        """
+        self._check_step_args(x_t, h)
+        g, d, DW = self._jacobian_parts(x_t, h)
+        g = g.expand(h.shape)
+        if code_compat:
+            d = (1 - g) * d  # phi(a) - h_t = (1 - g) (phi(a) - h_{t-1})
+        gate = self._gate_term(x_t, h, g, d)
+        gate = torch.zeros_like(DW) if isinstance(gate, float) else gate
+        return {"retention": torch.diag_embed(1 - g), "candidate": g.unsqueeze(-1) * DW, "gate": gate}
+
     def _gate_term(self, x_t: Tensor, h: Tensor, g: Tensor, d: Tensor) -> Tensor | float:
         """d_t-weighted derivative of the gate: diag(d) dg/dh (zero for constant gates)."""
         return 0.0

@@ -1,0 +1,91 @@
+"""Command line: ``learnability list``, ``learnability jacobians``, ``learnability chapter NAME``.
+
+The experiment runner (``learnability run NAME --scale book|full``) arrives with the first experiment module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _book_root() -> Path:
+    """The repository root (where _toc.yml is), found from the current directory upwards."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "_toc.yml").is_file() and (folder / "book").is_dir():
+            return folder
+    raise SystemExit("learnability: no _toc.yml found here or above; run this inside the book's repository")
+
+
+def chapters(root: Path) -> list[str]:
+    """Chapter names (file stems under book/) listed in _toc.yml, in order."""
+    names = []
+    for line in (root / "_toc.yml").read_text().splitlines():
+        line = line.strip()
+        for key in ("file:", "root:"):
+            if key in line:
+                names.append(Path(line.split(key, 1)[1].strip(" {}'\",")).name)
+    return names
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    root = _book_root()
+    print("chapters (learnability chapter NAME):")
+    for name in chapters(root):
+        print(f"  {name}")
+    print("experiments (learnability run NAME): none yet")
+    return 0
+
+
+def _cmd_jacobians(args: argparse.Namespace) -> int:
+    from .symbolic import jacobian_errors
+    from .tables import markdown
+
+    rows = jacobian_errors(layer_norm=args.layer_norm, seed=args.seed)
+    print(markdown(rows, formats={k: ".1e" for k in rows[0] if k != "kind"}))
+    worst = max(v for r in rows for k, v in r.items() if k != "kind")
+    return 0 if worst < 1e-10 else 1
+
+
+def _cmd_chapter(args: argparse.Namespace) -> int:
+    """Execute one chapter into _build/chapters/NAME (HTML page + executed notebook) with Jupyter Book."""
+    root = _book_root()
+    names = chapters(root)
+    if args.name not in names:
+        raise SystemExit(f"learnability: unknown chapter {args.name!r}; chapters: {', '.join(names)}")
+    jb = shutil.which("jupyter-book") or str(Path(sys.executable).with_name("jupyter-book"))
+    out = root / "_build" / "chapters" / args.name
+    cmd = [jb, "build", str(root / "book" / f"{args.name}.md"), "--path-output", str(out),
+           "--config", str(root / "_config.yml")]
+    print(" ".join(cmd))
+    return subprocess.call(cmd, cwd=root)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="learnability", description="Rerun and check the gated-learnability book.")
+    parser.add_argument("--version", action="version", version=f"learnability {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list", help="list the chapters and experiments")
+    p.set_defaults(func=_cmd_list)
+    p = sub.add_parser("jacobians", help="check every cell's Jacobian: SymPy vs analytic vs autograd")
+    p.add_argument("--layer-norm", action="store_true", help="cells with LayerNorm on the candidate")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_jacobians)
+    p = sub.add_parser("chapter", help="execute one chapter into _build/chapters/NAME")
+    p.add_argument("name", help="chapter file name without .md, as `learnability list` prints it")
+    p.set_defaults(func=_cmd_chapter)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Figure helpers shared by the chapters, in one style. Each returns the matplotlib Axes it drew on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+
+STYLE = {
+    "figure.figsize": (6.4, 3.6), "figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
+    "axes.spines.top": False, "axes.spines.right": False, "font.size": 10, "legend.frameon": False,
+}
+plt.rcParams.update(STYLE)
+
+
+def _axes(ax: Axes | None) -> Axes:
+    return plt.subplots()[1] if ax is None else ax
+
+
+def _numpy(values) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=float)
+
+
+def ccdf(samples: Mapping[str, object], *, xlabel: str, ax: Axes | None = None, logx: bool = True) -> Axes:
+    """Empirical complementary CDFs P(X > x), one curve per named sample (log-log axes by default)."""
+    ax = _axes(ax)
+    for name, values in samples.items():
+        v = np.sort(_numpy(values).reshape(-1))
+        if v.size == 0:
+            raise ValueError(f"sample {name!r} is empty")
+        ax.step(v, 1.0 - np.arange(v.size) / v.size, where="post", label=name)
+    ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction above")
+    ax.legend()
+    return ax
+
+
+def singular_values(spectra: Mapping[str, object], *, ax: Axes | None = None, ylabel: str = r"$\sigma_i$") -> Axes:
+    """Singular values (sorted, one curve per name) on a log axis, to read off ranks."""
+    ax = _axes(ax)
+    for name, values in spectra.items():
+        v = np.sort(_numpy(values).reshape(-1))[::-1]
+        ax.semilogy(np.arange(1, v.size + 1), np.maximum(v, 1e-300), "o-", ms=3, label=name)
+    ax.set_xlabel("index $i$")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return ax
+
+
+def matrices(panels: Mapping[str, object], *, cmap: str = "RdBu_r", width: float = 2.4) -> np.ndarray:
+    """Side-by-side images of matrices with a symmetric colour scale per panel; returns the array of Axes."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), width + 0.4), squeeze=False)
+    for ax, (name, m) in zip(axes[0], panels.items()):
+        m = _numpy(m)
+        lim = max(float(np.abs(m).max()), 1e-300)
+        ax.imshow(m, cmap=cmap, vmin=-lim, vmax=lim)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+    fig.tight_layout()
+    return axes[0]
+
+
+def curves(x: Sequence[float], ys: Mapping[str, object], *, xlabel: str, ylabel: str, ax: Axes | None = None,
+           logy: bool = False, styles: Mapping[str, str] | None = None) -> Axes:
+    """Several curves over one x axis (theory as dashed lines by passing styles={name: '--'})."""
+    ax = _axes(ax)
+    for name, y in ys.items():
+        ax.plot(_numpy(x), _numpy(y), (styles or {}).get(name, "-"), label=name)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return ax

@@ -1,0 +1,189 @@
+"""cells: exact Jacobians against autograd, the gate-term ranks, unroll, and argument validation."""
+
+import pytest
+import torch
+from conftest import random_point, randomise_layer_norm
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from learnability.cells import ALIASES, Cell, kinds, make_cell, register
+
+ALL = ("plain", "leaky", "scalar", "multi", "gru", "lstm")
+
+
+def test_registry_holds_the_six_cells_and_aliases():
+    assert set(ALL) <= set(kinds())
+    assert make_cell("const", 2, 3).kind == "leaky" and make_cell("diag", 2, 3).kind == "multi"
+    assert ALIASES == {"const": "leaky", "diag": "multi"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind=st.sampled_from(ALL), n=st.integers(1, 7), m=st.integers(1, 4), batch=st.integers(1, 3),
+       seed=st.integers(0, 10_000), layer_norm=st.booleans(), bias=st.booleans())
+def test_analytic_jacobian_equals_jacrev(kind, n, m, batch, seed, layer_norm, bias):
+    if layer_norm and n == 1:
+        n = 2
+    cell = make_cell(kind, m, n, dtype=torch.float64, layer_norm=layer_norm, bias=bias, seed=seed)
+    randomise_layer_norm(cell, seed)
+    x, state = random_point(cell, batch, seed)
+    J = cell.jacobian(x, state)
+    assert J.shape == (batch, cell.state_size, cell.state_size)
+    assert (J - cell.jacobian_autograd(x, state)).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("kind", ALL)
+def test_jacobian_against_finite_differences(kind):
+    """A second, autograd-free reference: central differences of the step."""
+    cell = make_cell(kind, 3, 4, dtype=torch.float64, seed=1)
+    x, state = random_point(cell, 1, 2)
+    flat = cell.flatten_state(state)
+    eps = 1e-6
+    cols = []
+    for j in range(cell.state_size):
+        e = torch.zeros_like(flat)
+        e[0, j] = eps
+        plus = cell.flatten_state(cell(x, cell.unflatten_state(flat + e)))
+        minus = cell.flatten_state(cell(x, cell.unflatten_state(flat - e)))
+        cols.append((plus - minus)[0] / (2 * eps))
+    fd = torch.stack(cols, dim=1)
+    assert (cell.jacobian(x, state)[0] - fd).abs().max() < 1e-8
+
+
+@pytest.mark.parametrize("kind", ["plain", "leaky", "scalar", "multi"])
+def test_jacobian_terms_sum_to_jacobian(kind):
+    cell = make_cell(kind, 3, 5, dtype=torch.float64, seed=3)
+    x, h = random_point(cell, 2, 4)
+    terms = cell.jacobian_terms(x, h)
+    assert set(terms) == {"retention", "candidate", "gate"}
+    assert (sum(terms.values()) - cell.jacobian(x, h)).abs().max() < 1e-14
+
+
+def test_gate_term_rank_scalar_one_multi_full():
+    n = 8
+    scalar = make_cell("scalar", 3, n, dtype=torch.float64, seed=5)
+    multi = make_cell("multi", 3, n, dtype=torch.float64, seed=5)
+    x, h = random_point(scalar, 4, 6)
+    rank_s = torch.linalg.matrix_rank(scalar.jacobian_terms(x, h)["gate"])
+    rank_m = torch.linalg.matrix_rank(multi.jacobian_terms(x, h)["gate"])
+    assert rank_s.tolist() == [1] * 4
+    assert rank_m.tolist() == [n] * 4
+
+
+def test_code_compat_gate_term_is_scaled_by_retention_and_wrong():
+    cell = make_cell("multi", 3, 5, dtype=torch.float64, seed=7)
+    x, h = random_point(cell, 3, 8)
+    exact, code = cell.jacobian_terms(x, h), cell.jacobian_terms(x, h, code_compat=True)
+    g = 1 - torch.diagonal(exact["retention"], dim1=-2, dim2=-1)
+    assert (code["gate"] - (1 - g).unsqueeze(-1) * exact["gate"]).abs().max() < 1e-14
+    wrong = code["retention"] + code["candidate"] + code["gate"]
+    assert (wrong - cell.jacobian_autograd(x, h)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("kind", ALL)
+def test_unroll_equals_repeated_steps(kind):
+    cell = make_cell(kind, 2, 3, dtype=torch.float64, seed=9)
+    xs = torch.randn(2, 6, 2, generator=torch.Generator().manual_seed(1))
+    state = cell.initial_state(2)
+    hs = []
+    for t in range(6):
+        state = cell(xs[:, t], state)
+        hs.append(cell.hidden(state))
+    assert torch.equal(cell.unroll(xs), torch.stack(hs, 1))
+    flat = cell.states(xs)
+    assert flat.shape == (2, 7, cell.state_size) and torch.equal(flat[:, -1], cell.flatten_state(state))
+
+
+@pytest.mark.parametrize("kind", ["leaky", "scalar", "multi", "gru", "lstm"])
+def test_retention_is_diagonal_of_zeroth_order(kind):
+    """With all weights that act on h set to zero, J is diagonal and equals the retention (LSTM: the c-block)."""
+    cell = make_cell(kind, 2, 4, dtype=torch.float64, seed=11, bias=True)
+    with torch.no_grad():
+        for name, p in cell.named_parameters():
+            if name.startswith("W") or name == "w_g":
+                p.zero_()
+    x, state = random_point(cell, 3, 12)
+    J = cell.jacobian(x, state)
+    n = cell.hidden_size
+    block = J[:, n:, n:] if kind == "lstm" else J
+    assert torch.allclose(torch.diagonal(block, dim1=-2, dim2=-1), cell.retention(x, state), atol=1e-14)
+
+
+@pytest.mark.parametrize("kind,expected", [("scalar", 0.05), ("multi", 0.05), ("gru", 0.05), ("lstm", 0.05)])
+def test_gate_init_sets_retention(kind, expected):
+    cell = make_cell(kind, 2, 4, gate_init=expected, dtype=torch.float64, seed=0)
+    with torch.no_grad():
+        for name, p in cell.named_parameters():
+            if name.startswith(("W", "U", "w_", "u_")):
+                p.zero_()
+    x = torch.zeros(1, 2)
+    r = cell.retention(x, cell.initial_state(1))
+    assert torch.allclose(r, torch.full_like(r, 1 - expected), atol=1e-12)
+
+
+def test_leaky_alpha_is_the_gate():
+    cell = make_cell("leaky", 2, 3, alpha=0.3, dtype=torch.float64)
+    x, h = random_point(cell, 2, 0)
+    assert torch.allclose(cell.retention(x, h), torch.full((2, 3), 0.7))
+
+
+def test_seed_makes_initialisation_deterministic():
+    a, b = make_cell("gru", 3, 4, seed=42), make_cell("gru", 3, 4, seed=42)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: make_cell("tanh", 2, 3), "unknown cell kind 'tanh'; allowed"),
+    (lambda: make_cell("leaky", 2, 3, alpha=0.0), r"alpha .* must lie in \(0, 1\]"),
+    (lambda: make_cell("leaky", 2, 3, alpha=1.5), r"alpha .* must lie in \(0, 1\]"),
+    (lambda: make_cell("multi", 0, 3), "input_size must be a positive integer"),
+    (lambda: make_cell("multi", 2, -1), "hidden_size must be a positive integer"),
+    (lambda: make_cell("multi", 2, 2.5), "hidden_size must be a positive integer"),
+    (lambda: make_cell("scalar", 2, 3, gate_init=1.0), r"gate_init .* must lie in \(0, 1\)"),
+    (lambda: make_cell("gru", 2, 3, gate_init=0.1, bias=False), "needs bias=True"),
+    (lambda: make_cell("leaky", 2, 3, gate_init=0.1), "bad options for cell kind 'leaky'"),
+    (lambda: make_cell("plain", 2, 3, dtype=torch.int64), "dtype must be"),
+])
+def test_bad_construction_raises(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("kind", ALL)
+def test_bad_shapes_raise(kind):
+    cell = make_cell(kind, 3, 4)
+    good_state = cell.initial_state(2)
+    with pytest.raises(ValueError, match=r"x_t must be a tensor of shape \(batch, 3\)"):
+        cell(torch.zeros(2, 5), good_state)
+    with pytest.raises(ValueError, match="x_t must be"):
+        cell.jacobian(torch.zeros(3), good_state)
+    with pytest.raises(ValueError, match="state"):
+        cell(torch.zeros(2, 3), torch.zeros(2, 4) if kind == "lstm" else (torch.zeros(2, 4), torch.zeros(2, 4)))
+    with pytest.raises(ValueError, match=r"shape \(batch, hidden_size\) = \(2, 4\)"):
+        cell(torch.zeros(2, 3), cell.initial_state(3))
+    with pytest.raises(ValueError, match=r"xs must be a tensor of shape \(batch, T, 3\)"):
+        cell.unroll(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="batch must be a positive integer"):
+        cell.initial_state(0)
+
+
+def test_registered_cell_uses_the_same_path_and_autograd_jacobian():
+    """A reader's cell: only a step. make_cell builds it; jacobian falls back to autograd."""
+
+    @register("test_minimal_gate")
+    class MinimalGate(Cell):
+        def __init__(self, input_size, hidden_size, **options):
+            super().__init__(input_size, hidden_size, **options)
+            self.W, self.U = self._uniform(hidden_size, hidden_size), self._uniform(hidden_size, input_size)
+            self.W_f, self.U_f = self._uniform(hidden_size, hidden_size), self._uniform(hidden_size, input_size)
+
+        def step(self, x_t, h):
+            f = torch.sigmoid(self._affine(self.W_f, self.U_f, None, h, x_t))
+            return f * h + (1 - f) * torch.tanh(self._affine(self.W, self.U, None, f * h, x_t))
+
+    cell = make_cell("test_minimal_gate", 2, 3, dtype=torch.float64, seed=0)
+    x, h = random_point(cell, 2, 1)
+    assert cell.jacobian(x, h).shape == (2, 3, 3)
+    with pytest.raises(ValueError, match="already registered"):
+        register("test_minimal_gate")(MinimalGate)
+    with pytest.raises(ValueError, match="only subclasses"):
+        register("not_a_cell")(int)

@@ -1,0 +1,30 @@
+"""The command line, driven as a user would (subprocess)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "learnability.cli", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_list_names_the_chapters():
+    out = run("list")
+    assert out.returncode == 0, out.stderr
+    assert "p1_jacobians" in out.stdout and "intro" in out.stdout
+
+
+def test_jacobians_prints_a_passing_table():
+    out = run("jacobians")
+    assert out.returncode == 0, out.stderr
+    assert "| lstm |" in out.stdout
+
+
+def test_unknown_command_and_chapter_fail_clearly():
+    out = run("frobnicate")
+    assert out.returncode == 2 and "invalid choice" in out.stderr
+    out = run("chapter", "no_such_chapter")
+    assert out.returncode != 0 and "unknown chapter 'no_such_chapter'" in out.stderr
