@@ -15,6 +15,18 @@ def test_list_names_the_chapters():
     out = run("list")
     assert out.returncode == 0, out.stderr
     assert "p1_jacobians" in out.stdout and "intro" in out.stdout
+    assert "stable_means:" in out.stdout
+
+
+def test_run_experiment_and_unknown_name(tmp_path):
+    import os
+
+    env = {**os.environ, "LEARNABILITY_CACHE": str(tmp_path)}
+    cmd = [sys.executable, "-m", "learnability.cli", "run", "nope"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert out.returncode != 0 and "unknown experiment 'nope'; available: ['stable_means']" in out.stderr
+    out = run("run", "stable_means", "--scale", "huge")
+    assert out.returncode == 2 and "invalid choice" in out.stderr
 
 
 def test_jacobians_prints_a_passing_table():

@@ -1,7 +1,5 @@
-"""Command line: ``learnability list``, ``learnability jacobians``, ``learnability chapter NAME``.
-
-The experiment runner (``learnability run NAME --scale book|full``) arrives with the first experiment module.
-"""
+"""Command line: ``learnability list``, ``learnability run NAME``, ``learnability jacobians``,
+``learnability chapter NAME``."""
 
 from __future__ import annotations
 
@@ -38,7 +36,30 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print("chapters (learnability chapter NAME):")
     for name in chapters(root):
         print(f"  {name}")
-    print("experiments (learnability run NAME): none yet")
+    from .experiments import EXPERIMENTS
+
+    print("experiments (learnability run NAME [--scale book|full]):")
+    for name, (_, description, chapter) in EXPERIMENTS.items():
+        print(f"  {name}: {description} (chapter {chapter})")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    """Run (or load from the cache) one experiment at book or full scale."""
+    import time
+
+    from .experiments import load
+    from .experiments.cache import cache_dir, cache_key
+
+    try:
+        module = load(args.name)
+    except ValueError as err:
+        raise SystemExit(f"learnability: {err}") from None
+    config = getattr(module.Config, args.scale)()
+    start = time.perf_counter()
+    module.run(config, force=args.force)
+    path = cache_dir() / args.name / f"{cache_key(args.name, config)}.pkl"
+    print(f"{args.name} ({args.scale} scale): {time.perf_counter() - start:.1f} s; result cached at {path}")
     return 0
 
 
@@ -72,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list the chapters and experiments")
     p.set_defaults(func=_cmd_list)
+    p = sub.add_parser("run", help="run one experiment (cached by config and package source)")
+    p.add_argument("name", help="experiment name, as `learnability list` prints it")
+    p.add_argument("--scale", choices=("book", "full"), default="book", help="book (CPU, minutes) or full (paper size)")
+    p.add_argument("--force", action="store_true", help="recompute even if a cached result exists")
+    p.set_defaults(func=_cmd_run)
     p = sub.add_parser("jacobians", help="check every cell's Jacobian: SymPy vs analytic vs autograd")
     p.add_argument("--layer-norm", action="store_true", help="cells with LayerNorm on the candidate")
     p.add_argument("--seed", type=int, default=0)

@@ -26,14 +26,18 @@ def _numpy(values) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-def ccdf(samples: Mapping[str, object], *, xlabel: str, ax: Axes | None = None, logx: bool = True) -> Axes:
-    """Empirical complementary CDFs P(X > x), one curve per named sample (log-log axes by default)."""
+def ccdf(samples: Mapping[str, object], *, xlabel: str, ax: Axes | None = None, logx: bool = True,
+         styles: Mapping[str, Mapping[str, object]] | None = None) -> Axes:
+    """Empirical complementary CDFs P(X > x), one curve per named sample (log-log axes by default).
+
+    ``styles`` maps a sample's name to keyword arguments of ``Axes.step`` (colour, linestyle, ...).
+    """
     ax = _axes(ax)
     for name, values in samples.items():
         v = np.sort(_numpy(values).reshape(-1))
         if v.size == 0:
             raise ValueError(f"sample {name!r} is empty")
-        ax.step(v, 1.0 - np.arange(v.size) / v.size, where="post", label=name)
+        ax.step(v, 1.0 - np.arange(v.size) / v.size, where="post", label=name, **dict((styles or {}).get(name, {})))
     ax.set_yscale("log")
     if logx:
         ax.set_xscale("log")

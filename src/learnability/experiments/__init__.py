@@ -1,0 +1,22 @@
+"""Experiments: one module per experiment, each with a frozen ``Config`` (``book()`` and ``full()`` presets)
+and ``run(config) -> Result``, cached on disk by :func:`learnability.experiments.cache.cached`.
+
+``EXPERIMENTS`` maps the names the CLI knows (``learnability run NAME``) to (module, one-line description, chapter).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+EXPERIMENTS: dict[str, tuple[str, str, str]] = {
+    "stable_means": ("learnability.experiments.stable_means",
+                     "concentration of SaS sample means and the tail-index estimators compared", "p2_stable_means"),
+}
+
+
+def load(name: str) -> ModuleType:
+    """The experiment module called ``name``."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; available: {sorted(EXPERIMENTS)}")
+    return importlib.import_module(EXPERIMENTS[name][0])

@@ -1,0 +1,65 @@
+"""On-disk cache of experiment results, keyed by the experiment's name, its config and the package source.
+
+An edit anywhere in ``src/learnability`` changes the key, so results never go stale silently. Writes are atomic
+(temporary file + ``os.replace``); an unreadable entry (partial, corrupted, from another version) is recomputed.
+The folder is ``$LEARNABILITY_CACHE`` or ``~/.cache/learnability``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import pickle
+import tempfile
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import TypeVar
+
+R = TypeVar("R")
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+@lru_cache(maxsize=1)
+def source_hash() -> str:
+    """SHA-256 over the package's .py and data files (path and content), in sorted order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in PACKAGE_ROOT.rglob("*") if p.suffix in (".py", ".json") and p.is_file()):
+        digest.update(str(path.relative_to(PACKAGE_ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LEARNABILITY_CACHE", Path.home() / ".cache" / "learnability"))
+
+
+def cache_key(name: str, config: object) -> str:
+    """Key of (experiment name, config, package source); ``config`` must be a dataclass instance."""
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise ValueError(f"config must be a dataclass instance; got {type(config).__name__}")
+    text = f"{name}|{dataclasses.asdict(config)!r}|{source_hash()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def cached(name: str, config: object, compute: Callable[[object], R], *, force: bool = False) -> R:
+    """``compute(config)``, or its stored result for the same (name, config, source); ``force`` recomputes."""
+    path = cache_dir() / name / f"{cache_key(name, config)}.pkl"
+    if path.is_file() and not force:
+        try:
+            with path.open("rb") as fh:
+                return pickle.load(fh)
+        except Exception:  # partial or corrupted entry: recompute and overwrite below
+            pass
+    result = compute(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(result, fh)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return result
