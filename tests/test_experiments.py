@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from learnability import experiments
-from learnability.experiments import cache, stable_means
+from learnability.experiments import cache, exponent, stable_means
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +56,20 @@ def test_stable_means_tiny_run_matches_theory(tmp_path, monkeypatch):
 
 def test_registry_and_config_validation():
     assert experiments.load("stable_means") is stable_means
+    assert experiments.load("exponent") is exponent
     with pytest.raises(ValueError, match="unknown experiment 'nope'"):
         experiments.load("nope")
     with pytest.raises(ValueError, match="reps must be >= 100"):
         stable_means.Config(reps=10)
+
+
+def test_exponent_experiment_tiny_run_prefers_kappa(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
+    cfg = dataclasses.replace(exponent.Config.book(), alphas=(1.3,), n_max=1000, n_points=12, reps=800)
+    result = exponent.run(cfg)
+    row = exponent.summary(result)[0]
+    assert row["closer"] == "κ_α" and abs(row["slope"] - row["kappa"]) < 0.6
+    with pytest.raises(ValueError, match="false_alarm must lie"):
+        exponent.Config(false_alarm=0.7)
+    with pytest.raises(ValueError, match=r"alphas must lie in \(1, 2\]"):
+        exponent.Config(alphas=(1.0,))

@@ -53,6 +53,18 @@ def sample_sas(alpha: float, size: int | tuple[int, ...], scale: float = 1.0,
     return out.mul_(scale)
 
 
+def sas_means(alpha: float, n: int, reps: int, *, generator: torch.Generator | None = None,
+              chunk: int = 4_000_000) -> np.ndarray:
+    """``reps`` independent means of ``n`` iid SaS(alpha, scale 1) samples, drawn ``chunk`` samples at a time."""
+    for name, v in (("n", n), ("reps", reps), ("chunk", chunk)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive integer; got {v!r}")
+    n, reps = int(n), int(reps)
+    per = max(1, int(chunk) // n)
+    return torch.cat([sample_sas(alpha, (min(per, reps - s), n), generator=generator).mean(1)
+                      for s in range(0, reps, per)]).numpy()
+
+
 def _as_samples(samples, method: str) -> np.ndarray:
     x = torch.as_tensor(samples).detach().cpu().double().reshape(-1).numpy() if isinstance(samples, Tensor) \
         else np.asarray(samples, dtype=float).reshape(-1)

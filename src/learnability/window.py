@@ -98,7 +98,13 @@ def window_numeric(f: Callable[[float], float], N: float, alpha: float, *, thres
                    c: float, lower: float, upper: float) -> float:
     """Continuous H_N: the root in [lower, upper] of f(l) = f* (eq-window), by Brent's method (f decreasing)."""
     level = detection_level(N, alpha, threshold=threshold, sigma=sigma, c=c)
-    g = lambda lag: math.log(f(lag)) - math.log(level)  # noqa: E731
+
+    def g(lag: float) -> float:
+        value = float(f(lag))
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"the envelope must be finite and non-negative; f({lag}) = {value}")
+        return value - level
+
     if not (lower < upper) or g(lower) * g(upper) > 0:
         raise ValueError(f"f - f* must change sign on [lower, upper] = [{lower}, {upper}]; widen the bracket")
     return brentq(g, lower, upper, xtol=1e-14, rtol=1e-15, maxiter=500)

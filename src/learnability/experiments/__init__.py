@@ -12,6 +12,8 @@ from types import ModuleType
 EXPERIMENTS: dict[str, tuple[str, str, str]] = {
     "stable_means": ("learnability.experiments.stable_means",
                      "concentration of SaS sample means and the tail-index estimators compared", "p2_stable_means"),
+    "exponent": ("learnability.experiments.exponent",
+                 "Monte-Carlo detection: does N(l) scale as f^-kappa_alpha or f^-alpha?", "p2_window"),
 }
 
 

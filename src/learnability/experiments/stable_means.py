@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..stable import mcculloch_table, sample_sas, tail_index
+from ..stable import mcculloch_table, sample_sas, sas_means, tail_index
 from .cache import cached
 
 
@@ -58,15 +58,6 @@ class Result:
     estimators: list[dict] = field(default_factory=list)  # {method, alpha, n, bias, mae}
 
 
-def _means(alpha: float, n: int, reps: int, gen: torch.Generator, chunk: int) -> np.ndarray:
-    per = max(1, chunk // n)
-    out = []
-    for start in range(0, reps, per):
-        m = min(per, reps - start)
-        out.append(sample_sas(alpha, (m, n), generator=gen).mean(dim=1))
-    return torch.cat(out).numpy()
-
-
 def compute(config: Config) -> Result:
     gen = torch.Generator().manual_seed(config.seed)
     table = mcculloch_table()
@@ -75,7 +66,7 @@ def compute(config: Config) -> Result:
     for alpha in tqdm(config.alphas, desc="concentration", leave=False):
         values = []
         for n in config.sizes:
-            q25, q75 = np.quantile(_means(alpha, n, config.reps, gen, config.chunk), [0.25, 0.75])
+            q25, q75 = np.quantile(sas_means(alpha, n, config.reps, generator=gen, chunk=config.chunk), [0.25, 0.75])
             values.append(q75 - q25)
         iqr[alpha] = np.asarray(values)
         theory[alpha] = sizes ** (1 / alpha - 1) * float(np.interp(alpha, table["alpha"], table["iqr"]))
