@@ -281,6 +281,12 @@ class _GatedFamily(Cell):
         self._check_step_args(x_t, state)
         return (1 - self.gate(x_t, state)).expand(state.shape).clone()
 
+    def gate_and_candidate(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        """(g_t, phi(a_t)), both (B, n): the two factors of eq-gated-step."""
+        self._check_step_args(x_t, h)
+        phi, _ = self._candidate(self._affine(self.W, self.U, self.b, h, x_t))
+        return self.gate(x_t, h).expand(h.shape), phi
+
     def _jacobian_parts(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(g (B, n or 1), d = phi(a) - h_{t-1}, diag(phi') L W as (B, n, n))."""
         phi, cache = self._candidate(self._affine(self.W, self.U, self.b, h, x_t))

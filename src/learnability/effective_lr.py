@@ -1,0 +1,160 @@
+"""Per-lag, per-neuron effective learning rates mu and the envelope f (book/p1_effective_lr.md).
+
+Split each one-step Jacobian's diagonal into the retention r_j (1 - g, 1 - z, or f for the LSTM's cell state) and
+the rest, rt_j = diag(J_j) - r_j. For a window j = t - l + 1..t ending at step t (eq-mu):
+
+    order 0:  mu0_{t,l} = prod_j r_j
+    order 1:  mu1_{t,l} = prod_j r_j * (1 + sum_j rt_j / r_j)
+    exact:    prod_j (r_j + rt_j) = prod_j diag(J_j)          (the diagonal product, no first-order truncation)
+
+Products over windows are differences of prefix sums of logs, so all (t, l) pairs cost O(T) per lag, and long
+sequences stay finite. The ground truth for all three is the diagonal of the transport Phi(t, t - l).
+For the LSTM the neuron coordinates are those of the cell state c (indices n..2n-1 of the flat state).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .cells import Cell
+from .transport import jacobians
+
+_CLAMP = 1e-300
+
+
+def _diagonals(cell: Cell, xs: Tensor, state=None) -> tuple[Tensor, Tensor]:
+    """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory."""
+    flat = cell.states(xs, state)
+    J = jacobians(cell, xs, state)
+    n = cell.hidden_size
+    diag = torch.diagonal(J, dim1=-2, dim2=-1)
+    diag = diag[..., n:] if cell.state_parts > 1 else diag
+    r = torch.stack([cell.retention(xs[:, t], cell.unflatten_state(flat[:, t])) for t in range(xs.shape[1])], 1)
+    return r, diag - r
+
+
+def _check_lags(lags, T: int) -> list[int]:
+    lags = [lags] if isinstance(lags, int) else list(lags)
+    if not lags or any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in lags):
+        raise ValueError(f"lags must be positive integers; got {lags!r}")
+    if max(lags) > T:
+        raise ValueError(f"a lag cannot exceed the sequence length T = {T}; got {max(lags)}")
+    return lags
+
+
+def window_products(r: Tensor, rt: Tensor, lags, order: int | str = 0) -> Tensor:
+    """mu[b, t-1, i, q] for lag lags[i] ending at step t from retentions r and corrections rt (B, T, n); eq-mu.
+
+    ``order`` 0, 1 or ``"exact"`` (see the module docstring). Windows that start before step 1 (t < lag) are 0.
+    """
+    if r.shape != rt.shape or r.dim() != 3:
+        raise ValueError(f"r and rt must both have shape (B, T, n); got {tuple(r.shape)} and {tuple(rt.shape)}")
+    if order not in (0, 1, "exact"):
+        raise ValueError(f"order must be 0, 1 or 'exact'; got {order!r}")
+    B, T, n = r.shape
+    lags = _check_lags(lags, T)
+    r64, rt64 = r.double(), rt.double()
+    zero = torch.zeros(B, 1, n, dtype=torch.float64)
+    if order == "exact":
+        full = r64 + rt64
+        log_abs = torch.cat([zero, torch.cumsum(torch.log(full.abs().clamp_min(_CLAMP)), 1)], 1)
+        negatives = torch.cat([zero, torch.cumsum((full < 0).double(), 1)], 1)
+    else:
+        log_abs = torch.cat([zero, torch.cumsum(torch.log(r64.clamp_min(_CLAMP)), 1)], 1)
+        ratio = torch.cat([zero, torch.cumsum(rt64 / r64.clamp_min(_CLAMP), 1)], 1)
+    out = torch.zeros(B, T, len(lags), n, dtype=torch.float64)
+    for i, lag in enumerate(lags):
+        t = torch.arange(lag, T + 1)                           # window ends t = lag..T, j = t-lag+1..t
+        value = torch.exp(log_abs[:, t] - log_abs[:, t - lag])
+        if order == "exact":
+            sign = 1 - 2 * torch.remainder(negatives[:, t] - negatives[:, t - lag], 2)
+            value = sign * value
+        elif order == 1:
+            value = value * (1 + ratio[:, t] - ratio[:, t - lag])
+        out[:, t - 1, i] = value
+    return out.to(r.dtype)
+
+
+def effective_learning_rates(cell: Cell, xs: Tensor, lags, order: int | str = 0, state=None) -> Tensor:
+    """mu (B, T, len(lags), n): per-neuron effective learning rate of lag lags[i] ending at step t (eq-mu).
+
+    mu[b, t-1, i, q] covers the window j = t - l + 1..t; order 0 is the product of retentions, order 1 adds the
+    first-order diagonal bracket, ``"exact"`` is the diagonal product; positions with t < lag are 0.
+    """
+    if not isinstance(xs, Tensor) or xs.dim() != 3:
+        raise ValueError("xs must be a tensor of shape (batch, T, input_size)")
+    with torch.no_grad():
+        r, rt = _diagonals(cell, xs, state)
+    return window_products(r, rt, lags, order)
+
+
+def transport_diagonal(cell: Cell, xs: Tensor, lags, state=None) -> Tensor:
+    """Ground truth: the diagonal of Phi(t, t - l) in neuron coordinates, same layout as mu (B, T, len(lags), n)."""
+    from .transport import transport_by_lag
+
+    with torch.no_grad():
+        J = jacobians(cell, xs, state)
+    T = xs.shape[1]
+    lags = _check_lags(lags, T)
+    n = cell.hidden_size
+    by_lag = transport_by_lag(J, max(lags))
+    out = torch.zeros(xs.shape[0], T, len(lags), n, dtype=J.dtype)
+    for i, lag in enumerate(lags):
+        d = torch.diagonal(by_lag[lag], dim1=-2, dim2=-1)      # index i' -> Phi(lag + i', i')
+        d = d[..., n:] if cell.state_parts > 1 else d
+        out[:, lag - 1:, i] = d                                 # window ends t = lag..T
+    return out
+
+
+def envelope(mu: Tensor, lags, reduce: str = "sum") -> Tensor:
+    """f(l) = ||mu_{t,l}||_1 averaged over sequences and window ends t >= l (eq-envelope): (len(lags),).
+
+    ``mu`` as returned by :func:`effective_learning_rates` for the same ``lags``. ``reduce="sum"`` sums |mu| over
+    neurons (the L1 norm); ``"mean"`` averages them (the normalisation of the learnability code's first version).
+    """
+    if mu.dim() != 4:
+        raise ValueError(f"mu must have shape (B, T, L, n); got {tuple(mu.shape)}")
+    lags = _check_lags(lags, mu.shape[1])
+    if len(lags) != mu.shape[2]:
+        raise ValueError(f"mu holds {mu.shape[2]} lags but {len(lags)} were given")
+    if reduce not in ("sum", "mean"):
+        raise ValueError(f"reduce must be 'sum' or 'mean'; got {reduce!r}")
+    per = mu.abs().sum(-1) if reduce == "sum" else mu.abs().mean(-1)  # (B, T, L)
+    return torch.stack([per[:, lag - 1:, i].mean() for i, lag in enumerate(lags)])
+
+
+def state_kernel(gates: Tensor) -> Tensor:
+    """w[b, t-1, k-1, q] = g_k prod_{j=k+1..t} (1 - g_j) for 1 <= k <= t <= T (eq-state-kernel); gates (B, T, n).
+
+    The gated state is exactly h_t = sum_k w_{t,k} phi(a_k) + prod_{j<=t} (1 - g_j) h_0 (eq-state-filter).
+    """
+    if gates.dim() != 3:
+        raise ValueError(f"gates must have shape (B, T, n); got {tuple(gates.shape)}")
+    g = gates.double()
+    B, T, n = g.shape
+    log_keep = torch.cat([torch.zeros(B, 1, n, dtype=torch.float64),
+                          torch.cumsum(torch.log((1 - g).clamp_min(_CLAMP)), 1)], 1)   # index t: sum_{j<=t}
+    t = torch.arange(1, T + 1).view(T, 1)
+    k = torch.arange(1, T + 1).view(1, T)
+    mask = (k <= t).double().unsqueeze(0).unsqueeze(-1)
+    # prod_{j=k+1..t} (1 - g_j) = exp(log_keep[t] - log_keep[k])
+    decay = torch.exp((log_keep[:, 1:].unsqueeze(2) - log_keep[:, 1:].unsqueeze(1)).clamp_max(0.0))
+    return (decay * g.unsqueeze(1) * mask).to(gates.dtype)
+
+
+def state_filter(cell: Cell, xs: Tensor, state=None) -> Tensor:
+    """Hidden states rebuilt by the filter eq-state-filter from the gates and candidates along the trajectory.
+
+    Only for the gated family (plain, leaky, scalar, multi): equals ``cell.unroll(xs, state)``.
+    """
+    if not hasattr(cell, "gate_and_candidate"):
+        raise ValueError(f"state_filter needs a cell of the gated family (plain, leaky, scalar, multi); got {cell.kind!r}")
+    with torch.no_grad():
+        flat = cell.states(xs, state)
+        parts = [cell.gate_and_candidate(xs[:, t], flat[:, t]) for t in range(xs.shape[1])]
+        g = torch.stack([p[0] for p in parts], 1)
+        phi = torch.stack([p[1] for p in parts], 1)
+        w = state_kernel(g)
+        keep = torch.cumprod(1 - g, 1)
+        return torch.einsum("btkq,bkq->btq", w, phi) + keep * flat[:, :1]

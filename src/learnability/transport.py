@@ -1,0 +1,189 @@
+"""Gradient transport over lags: products of one-step Jacobians, and BPTT split by lag (book/p1_transport.md).
+
+Phi(t, k) = d state_t / d state_k = J_t J_{t-1} ... J_{k+1} (eq-transport), chronological order, Phi(k, k) = I.
+States are indexed 0..T with state_0 the initial state; J_t is evaluated at (x_t, state_{t-1}).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .cells import Cell
+
+
+def jacobians(cell: Cell, xs: Tensor, state=None) -> Tensor:
+    """J_1..J_T along the trajectory driven by xs (B, T, m): a (B, T, d, d) tensor, J[:, t-1] = J_t."""
+    flat = cell.states(xs, state)
+    return torch.stack([cell.jacobian(xs[:, t], cell.unflatten_state(flat[:, t])) for t in range(xs.shape[1])], 1)
+
+
+def _check_pair(t: int, k: int, T: int) -> None:
+    for name, v in (("t", t), ("k", k)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"{name} must be an integer; got {v!r}")
+    if not 0 <= k <= t <= T:
+        raise ValueError(f"need 0 <= k <= t <= T = {T}; got k = {k}, t = {t}")
+
+
+def transport(cell: Cell, xs: Tensor, t: int, k: int, state=None) -> Tensor:
+    """Phi(t, k) = J_t ... J_{k+1}, (B, d, d) (eq-transport); identity for t = k."""
+    _check_pair(t, k, xs.shape[1] if isinstance(xs, Tensor) and xs.dim() == 3 else -1)
+    J = jacobians(cell, xs[:, :t], state) if t > 0 else None
+    eye = torch.eye(cell.state_size, dtype=xs.dtype).expand(xs.shape[0], -1, -1)
+    out = eye.clone()
+    for j in range(k + 1, t + 1):
+        out = J[:, j - 1] @ out
+    return out
+
+
+def transport_by_lag(J: Tensor, max_lag: int) -> list[Tensor]:
+    """All Phi(t, t - l) for l = 0..max_lag from one-step Jacobians J (B, T, d, d), by batched products:
+
+    P_0[t] = I and P_{l+1}[t] = P_l[t] J_{t-l}, i.e. Phi(t, t-l-1) = Phi(t, t-l) J_{t-l}. Entry l is a
+    (B, T - l + 1, d, d) tensor whose index i holds Phi(l + i, i) (end step t = l + i). Cost: max_lag batched
+    matrix products instead of one product chain per (t, k) pair.
+    """
+    if J.dim() != 4 or J.shape[-1] != J.shape[-2]:
+        raise ValueError(f"J must have shape (B, T, d, d); got {tuple(J.shape)}")
+    B, T, d, _ = J.shape
+    if isinstance(max_lag, bool) or not isinstance(max_lag, int) or not 0 <= max_lag <= T:
+        raise ValueError(f"max_lag must be an integer in [0, T = {T}]; got {max_lag!r}")
+    P = torch.eye(d, dtype=J.dtype).expand(B, T + 1, d, d)
+    out = [P]
+    for lag in range(max_lag):
+        # P currently holds Phi(t, t - lag) for t = lag..T; multiply on the right by J_{t-lag}, t = lag+1..T
+        P = P[:, 1:] @ J[:, : T - lag]
+        out.append(P)
+    return out
+
+
+def transport_norms(J: Tensor, max_lag: int | None = None) -> Tensor:
+    """Spectral norms ||Phi(t, t - l)||_2 for all t and l = 0..max_lag: a (B, T + 1, max_lag + 1) tensor,
+    entry [b, t, l] (NaN where t < l, no such pair). Exact 2-norms (largest singular value), batched."""
+    B, T = J.shape[:2]
+    max_lag = T if max_lag is None else max_lag
+    out = torch.full((B, T + 1, max_lag + 1), float("nan"), dtype=J.dtype)
+    for lag, P in enumerate(transport_by_lag(J, max_lag)):
+        out[:, lag:, lag] = spectral_norm(P)
+    return out
+
+
+def spectral_norm(P: Tensor) -> Tensor:
+    """Largest singular value of each matrix of P (..., d, d), as sqrt(lambda_max(P^T P)) by a symmetric
+    eigensolver: exact to round-off (relative 1e-15 in float64 for the largest value) and about twice as fast as
+    ``torch.linalg.matrix_norm(P, ord=2)``, which computes every singular value by SVD."""
+    return torch.linalg.eigvalsh(P.mT @ P)[..., -1].clamp_min(0).sqrt()
+
+
+def transport_norms_naive(J: Tensor, max_lag: int | None = None) -> Tensor:
+    """The same as :func:`transport_norms`, one (t, k) pair at a time with its own product chain (the baseline)."""
+    B, T, d, _ = J.shape
+    max_lag = T if max_lag is None else max_lag
+    out = torch.full((B, T + 1, max_lag + 1), float("nan"), dtype=J.dtype)
+    eye = torch.eye(d, dtype=J.dtype)
+    for t in range(T + 1):
+        for lag in range(min(t, max_lag) + 1):
+            for b in range(B):
+                P = eye
+                for j in range(t - lag + 1, t + 1):
+                    P = J[b, j - 1] @ P
+                out[b, t, lag] = torch.linalg.matrix_norm(P, ord=2)
+    return out
+
+
+def bptt_by_lag(cell: Cell, xs: Tensor, deltas: Tensor, state=None) -> dict[str, Tensor]:
+    """BPTT split by lag (eq-bptt-lag): for every parameter theta of ``cell``,
+
+    grad_theta = sum_{l >= 0} G_l,  G_l = sum_t (d+ state_{t-l} / d theta)^T Phi(t, t-l)^T delta_t,
+
+    where delta_t (B, T, d) is the direct derivative of the loss with respect to state_t (t = 1..T) and d+ the
+    immediate derivative of one step at fixed inputs. Returns {name: (T, *shape)} with G_l at index l.
+    """
+    if not isinstance(deltas, Tensor) or deltas.shape != (xs.shape[0], xs.shape[1], cell.state_size):
+        raise ValueError(f"deltas must have shape (B, T, d) = ({xs.shape[0]}, {xs.shape[1]}, {cell.state_size})")
+    flat = cell.states(xs, state).detach()
+    J = jacobians(cell, xs, state).detach()
+    B, T = xs.shape[:2]
+    params = dict(cell.named_parameters())
+    names = list(params)
+    out = {name: torch.zeros((T, *p.shape), dtype=p.dtype) for name, p in params.items()}
+
+    def step(p: dict, x: Tensor, s: Tensor) -> Tensor:
+        new = torch.func.functional_call(cell, p, (x, cell.unflatten_state(s)))
+        return cell.flatten_state(new)
+
+    for lag, P in enumerate(transport_by_lag(J, T - 1)):
+        # cotangent at step k = t - lag for t = lag+1..T: Phi(t, k)^T delta_t, P[:, i] = Phi(lag + i, i)
+        Phi = P[:, 1:]                                            # t = lag+1..T, k = 1..T-lag
+        cot = (Phi.transpose(-1, -2) @ deltas[:, lag:].unsqueeze(-1)).squeeze(-1)   # (B, T-lag, d)
+        k_idx = torch.arange(1, T - lag + 1)
+        x_k = xs[:, k_idx - 1].reshape(-1, xs.shape[-1])
+        s_prev = flat[:, k_idx - 1].reshape(-1, flat.shape[-1])
+        _, vjp = torch.func.vjp(lambda p: step(p, x_k, s_prev), params)
+        grads = vjp(cot.reshape(-1, cot.shape[-1]))[0]
+        for name in names:
+            out[name][lag] = grads[name]
+    return out
+
+
+# ----- the first-order (Frechet) expansion of an ordered product ------------------------------------------------
+def ordered_product(mats: Tensor) -> Tensor:
+    """A_l ... A_2 A_1 for mats (..., l, d, d) holding A_1..A_l in time order (eq-transport)."""
+    if mats.dim() < 3 or mats.shape[-1] != mats.shape[-2] or mats.shape[-3] < 1:
+        raise ValueError(f"mats must have shape (..., l >= 1, d, d); got {tuple(mats.shape)}")
+    out = mats[..., 0, :, :]
+    for j in range(1, mats.shape[-3]):
+        out = mats[..., j, :, :] @ out
+    return out
+
+
+def frechet_first_order(A: Tensor, B: Tensor) -> Tensor:
+    """L = sum_m (A_l ... A_{m+1}) B_m (A_{m-1} ... A_1), the derivative of prod_j (A_j + eps B_j) at eps = 0
+    (eq-frechet). A, B: (..., l, d, d) in time order; prefix and suffix products make it O(l) matrix products."""
+    if A.shape != B.shape:
+        raise ValueError(f"A and B must have the same shape; got {tuple(A.shape)} and {tuple(B.shape)}")
+    ordered_product(A)  # validates the shape
+    lag, d = A.shape[-3], A.shape[-1]
+    eye = torch.eye(d, dtype=A.dtype).expand(*A.shape[:-3], d, d)
+    prefix = [eye]                                   # prefix[m] = A_m ... A_1 (prefix[0] = I)
+    for j in range(lag):
+        prefix.append(A[..., j, :, :] @ prefix[-1])
+    out = torch.zeros_like(eye)
+    suffix = eye                                     # A_l ... A_{m+1}, built from the end
+    for m in range(lag - 1, -1, -1):
+        out = out + suffix @ B[..., m, :, :] @ prefix[m]
+        suffix = suffix @ A[..., m, :, :]
+    return out
+
+
+def expansion_error(A: Tensor, B: Tensor, eps: float) -> Tensor:
+    """E(eps) = ||prod (A_j + eps B_j) - prod A_j - eps L||_F, per leading index (eq-frechet-remainder)."""
+    full = ordered_product(A + eps * B)
+    return torch.linalg.matrix_norm(full - ordered_product(A) - eps * frechet_first_order(A, B))
+
+
+def remainder_bound(a: float, b: float, eps: float, lag: int) -> float:
+    """(a + eps b)^l - a^l - l eps b a^(l-1): bound on ||R_2|| for ||A_j|| <= a, ||B_j|| <= b (eq-frechet-remainder)."""
+    if min(a, b, eps) < 0 or isinstance(lag, bool) or not isinstance(lag, int) or lag < 1:
+        raise ValueError("a, b, eps must be non-negative and lag a positive integer")
+    return (a + eps * b) ** lag - a**lag - lag * eps * b * a ** (lag - 1)
+
+
+def jacobian_split(cell: Cell, xs: Tensor, split: str = "gate", state=None) -> tuple[Tensor, Tensor]:
+    """Split J_t = A_t + B_t along the trajectory, (B, T, n, n) each, for the gated family (eq-splits):
+
+    ``"gate"``: A = diag(1 - g) + diag(g) D L W (gate values), B = the gate-sensitivity term (2508.12121 appendix);
+    ``"retention"``: A = diag(retention), B = everything else (the split of 2512.05790).
+    """
+    if split not in ("gate", "retention"):
+        raise ValueError(f"split must be 'gate' or 'retention'; got {split!r}")
+    if not hasattr(cell, "jacobian_terms"):
+        raise ValueError(f"jacobian_split needs a cell of the gated family (plain, leaky, scalar, multi); got {cell.kind!r}")
+    with torch.no_grad():
+        flat = cell.states(xs, state)
+        terms = [cell.jacobian_terms(xs[:, t], flat[:, t]) for t in range(xs.shape[1])]
+    stack = {key: torch.stack([tm[key] for tm in terms], 1) for key in ("retention", "candidate", "gate")}
+    if split == "gate":
+        return stack["retention"] + stack["candidate"], stack["gate"]
+    return stack["retention"], stack["candidate"] + stack["gate"]

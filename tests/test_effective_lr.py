@@ -1,0 +1,134 @@
+"""effective_lr: mu against the transport diagonal, the envelope, the state-parameter coupling identities."""
+
+import math
+
+import pytest
+import sympy as sp
+import torch
+
+from learnability import effective_lr as elr
+from learnability.cells import make_cell
+
+
+def inputs(B=2, T=8, m=3, seed=0):
+    return torch.randn(B, T, m, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def zero_recurrence(cell):
+    """Zero every weight that acts on h: the Jacobian becomes diagonal, diag(J) = retention."""
+    with torch.no_grad():
+        for name, p in cell.named_parameters():
+            if name.startswith("W") or name == "w_g":
+                p.zero_()
+    return cell
+
+
+@pytest.mark.parametrize("kind", ["leaky", "scalar", "multi", "gru", "lstm"])
+def test_all_orders_equal_transport_diagonal_when_jacobian_is_diagonal(kind):
+    cell = zero_recurrence(make_cell(kind, 3, 4, dtype=torch.float64, seed=1))
+    xs, lags = inputs(), [1, 2, 5, 8]
+    truth = elr.transport_diagonal(cell, xs, lags)
+    for order in (0, 1, "exact"):
+        mu = elr.effective_learning_rates(cell, xs, lags, order=order)
+        assert mu.shape == (2, 8, 4, 4)
+        assert (mu - truth).abs().max() < 1e-12, order
+    assert torch.equal(mu[:, :4, 2], torch.zeros(2, 4, 4))      # t < lag: no window
+
+
+def test_constgate_zero_order_envelope_is_exactly_geometric():
+    cell = make_cell("leaky", 3, 5, alpha=0.05, dtype=torch.float64, seed=2)
+    lags = [1, 3, 10, 30]
+    mu = elr.effective_learning_rates(cell, inputs(T=40), lags, order=0)
+    f = elr.envelope(mu, lags, reduce="mean")
+    assert torch.allclose(f, torch.tensor([0.95**lag for lag in lags], dtype=torch.float64), rtol=1e-12)
+    assert torch.allclose(elr.envelope(mu, lags), 5 * f)
+
+
+def test_first_order_error_is_second_order_in_the_off_retention_part():
+    """Scale the weights acting on h by s: mu0 misses diag(Phi) by O(s), mu1 by O(s^2), the exact product by O(s^2)."""
+    base = make_cell("multi", 3, 6, dtype=torch.float64, seed=3)
+    xs, lags = inputs(T=10, seed=4), [4, 8]
+    errors = {0: [], 1: []}
+    for s in (1e-2, 1e-3):
+        cell = make_cell("multi", 3, 6, dtype=torch.float64, seed=3)
+        with torch.no_grad():
+            for (name, p), (_, q) in zip(cell.named_parameters(), base.named_parameters()):
+                if name in ("W", "W_g"):
+                    p.copy_(s * q)
+        truth = elr.transport_diagonal(cell, xs, lags)
+        for order in errors:
+            errors[order].append(float((elr.effective_learning_rates(cell, xs, lags, order) - truth).abs().max()))
+    slope = {o: math.log10(e[0] / e[1]) for o, e in errors.items()}
+    assert slope[0] == pytest.approx(1.0, abs=0.1)
+    assert slope[1] == pytest.approx(2.0, abs=0.1)
+
+
+def test_exact_order_handles_negative_diagonals_and_long_sequences():
+    r = torch.full((1, 4096, 2), 0.9, dtype=torch.float64)
+    rt = torch.tensor([0.0, -1.5], dtype=torch.float64).expand(1, 4096, 2).clone()   # second neuron: 0.9 - 1.5 < 0
+    mu = elr.window_products(r, rt, [1, 2, 3, 4000], order="exact")
+    assert torch.isfinite(mu).all()
+    assert mu[0, -1, 0, 1] == pytest.approx(-0.6) and mu[0, -1, 1, 1] == pytest.approx(0.36)
+    assert mu[0, -1, 3, 0] == pytest.approx(0.9**4000, rel=1e-9)
+
+
+def test_telescoping_identity_symbolic():
+    for t in range(1, 6):
+        g = sp.symbols(f"g1:{t + 1}")
+        lhs = sum(g[k] * sp.Mul(*[1 - g[j] for j in range(k + 1, t)]) for k in range(t))
+        assert sp.expand(lhs - (1 - sp.Mul(*[1 - gj for gj in g]))) == 0
+
+
+@pytest.mark.parametrize("kind", ["plain", "leaky", "scalar", "multi"])
+def test_state_is_the_gate_filter_of_candidates(kind):
+    cell = make_cell(kind, 3, 4, dtype=torch.float64, seed=5)
+    xs = inputs(T=12, seed=6)
+    h0 = torch.randn(2, 4, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    assert (elr.state_filter(cell, xs, h0) - cell.unroll(xs, h0)).abs().max() < 1e-12
+    g = torch.rand(2, 12, 4, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    w = elr.state_kernel(g)
+    assert torch.allclose(w.sum(2), 1 - torch.cumprod(1 - g, 1))    # telescoping, numerically
+
+
+def test_kernel_equals_zeroth_order_mu_times_gate():
+    """w_{t,k} = g_k mu0_{t, t-k}: the state's filter is the zeroth-order effective learning rate (coupling)."""
+    cell = make_cell("multi", 3, 4, dtype=torch.float64, seed=9)
+    xs = inputs(T=9, seed=10)
+    flat = cell.states(xs)
+    g = torch.stack([cell.gate_and_candidate(xs[:, t], flat[:, t])[0] for t in range(9)], 1)
+    w = elr.state_kernel(g)
+    lags = list(range(1, 9))
+    mu0 = elr.effective_learning_rates(cell, xs, lags, order=0)
+    t = 9
+    for lag in lags:
+        k = t - lag
+        assert torch.allclose(w[:, t - 1, k - 1], g[:, k - 1] * mu0[:, t - 1, lag - 1])
+
+
+def test_constant_gate_small_alpha_expansion():
+    """prod [(1-a) I + a D_j W] = (1-a)^l I + a (1-a)^(l-1) sum_j D_j W + O(a^2)."""
+    gen = torch.Generator().manual_seed(11)
+    W = torch.randn(5, 5, generator=gen, dtype=torch.float64) / math.sqrt(5)
+    D = torch.rand(6, 5, generator=gen, dtype=torch.float64)
+    residual = []
+    for a in (1e-2, 1e-3):
+        prod = torch.eye(5, dtype=torch.float64)
+        for j in range(6):
+            prod = ((1 - a) * torch.eye(5, dtype=torch.float64) + a * torch.diag(D[j]) @ W) @ prod
+        approx = (1 - a) ** 6 * torch.eye(5, dtype=torch.float64) + a * (1 - a) ** 5 * (torch.diag(D.sum(0)) @ W)
+        residual.append(float((prod - approx).abs().max()))
+    assert math.log10(residual[0] / residual[1]) == pytest.approx(2.0, abs=0.05)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: elr.effective_learning_rates(make_cell("multi", 3, 4), inputs().float(), [0]), "positive integers"),
+    (lambda: elr.effective_learning_rates(make_cell("multi", 3, 4), inputs().float(), [9]), "cannot exceed"),
+    (lambda: elr.effective_learning_rates(make_cell("multi", 3, 4), inputs().float(), [1], order=2), "order must be"),
+    (lambda: elr.envelope(torch.zeros(2, 3, 1, 4), [1], reduce="max"), "reduce must be"),
+    (lambda: elr.envelope(torch.zeros(2, 3, 2, 4), [1]), "holds 2 lags"),
+    (lambda: elr.state_filter(make_cell("gru", 3, 4), inputs().float()), "gated family"),
+    (lambda: elr.window_products(torch.ones(1, 3, 2), torch.ones(1, 3, 3), [1]), "same shape|both have shape"),
+])
+def test_bad_arguments_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
