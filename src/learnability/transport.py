@@ -123,7 +123,7 @@ def bptt_by_lag(cell: Cell, xs: Tensor, deltas: Tensor, state=None) -> dict[str,
         _, vjp = torch.func.vjp(lambda p: step(p, x_k, s_prev), params)
         grads = vjp(cot.reshape(-1, cot.shape[-1]))[0]
         for name in names:
-            out[name][lag] = grads[name]
+            out[name][lag] = grads[name].detach()
     return out
 
 

@@ -1,6 +1,8 @@
 """Experiments: one module per experiment, each with a frozen ``Config`` (``book()`` and ``full()`` presets)
 and ``run(config) -> Result``, cached on disk by :func:`learnability.experiments.cache.cached`.
 
+Progress bars (tqdm) show on a terminal and are disabled where output is not a terminal (the book's kernels, CI logs).
+
 ``EXPERIMENTS`` maps the names the CLI knows (``learnability run NAME``) to (module, one-line description, chapter).
 """
 
@@ -14,6 +16,8 @@ EXPERIMENTS: dict[str, tuple[str, str, str]] = {
                      "concentration of SaS sample means and the tail-index estimators compared", "p2_stable_means"),
     "exponent": ("learnability.experiments.exponent",
                  "Monte-Carlo detection: does N(l) scale as f^-kappa_alpha or f^-alpha?", "p2_window"),
+    "frechet_check": ("learnability.experiments.frechet_check",
+                      "first-order expansion of Jacobian products: error slope 2, gate-sensitivity ratios", "p1_frechet"),
 }
 
 

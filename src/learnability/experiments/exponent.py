@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..stable import concentration_exponent, sas_means
 from .cache import cached
@@ -63,7 +63,7 @@ def compute(config: Config) -> Result:
     gen = torch.Generator().manual_seed(config.seed)
     ns = np.unique(np.round(np.geomspace(config.n_min, config.n_max, config.n_points)).astype(int))
     f_out, n_out, slope = {}, {}, {}
-    for alpha in tqdm(config.alphas, desc="alpha", leave=False):
+    for alpha in tqdm(config.alphas, desc="alpha", leave=False, disable=None):
         thresholds, signal_means = [], []
         for n in ns:
             null = sas_means(alpha, n, config.reps, generator=gen, chunk=config.chunk)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..stable import mcculloch_table, sample_sas, sas_means, tail_index
 from .cache import cached
@@ -63,7 +63,7 @@ def compute(config: Config) -> Result:
     table = mcculloch_table()
     sizes = np.asarray(config.sizes, dtype=float)
     iqr, theory, slope = {}, {}, {}
-    for alpha in tqdm(config.alphas, desc="concentration", leave=False):
+    for alpha in tqdm(config.alphas, desc="concentration", leave=False, disable=None):
         values = []
         for n in config.sizes:
             q25, q75 = np.quantile(sas_means(alpha, n, config.reps, generator=gen, chunk=config.chunk), [0.25, 0.75])
@@ -73,7 +73,7 @@ def compute(config: Config) -> Result:
         slope[alpha] = float(np.polyfit(np.log(sizes), np.log(iqr[alpha]), 1)[0])
     rows = []
     grid = [(a, n) for a in config.est_alphas for n in config.est_sizes]
-    for alpha, n in tqdm(grid, desc="estimators", leave=False):
+    for alpha, n in tqdm(grid, desc="estimators", leave=False, disable=None):
         samples = [sample_sas(alpha, n, generator=gen) for _ in range(config.est_reps)]
         for method in config.methods:
             err = np.array([tail_index(x, method)[0] - alpha for x in samples])
