@@ -29,3 +29,37 @@ def gate_term_error(kind: str, *, gate_init: float | None = None, hidden_size: i
         code = sum(cell.jacobian_terms(x_t, h_prev, code_compat=True).values())
     ratio = torch.linalg.matrix_norm(code - exact, ord=2) / torch.linalg.matrix_norm(exact, ord=2)
     return float(ratio.max())
+
+
+def code_jacobians(cell, xs: torch.Tensor) -> torch.Tensor:
+    """J_1..J_T (B, T, n, n) as the official code of arXiv 2508.12121 builds them: gate term with h_t (scaled by
+    the retention), for the gated family."""
+    with torch.no_grad():
+        flat = cell.states(xs)
+        return torch.stack([sum(cell.jacobian_terms(xs[:, t], flat[:, t], code_compat=True).values())
+                            for t in range(xs.shape[1])], 1)
+
+
+def reversed_products_by_lag(J: torch.Tensor, max_lag: int) -> list[torch.Tensor]:
+    """The code's product order, R(t, t-l) = J_{t-l+1} ... J_t (reversed), for l = 0..max_lag, in the layout of
+    :func:`learnability.transport.transport_by_lag` (entry l, index i: end step t = l + i)."""
+    B, T, d, _ = J.shape
+    R = torch.eye(d, dtype=J.dtype).expand(B, T + 1, d, d)
+    out = [R]
+    for lag in range(max_lag):
+        R = J[:, : T - lag] @ R[:, 1:]      # R(t, t-l-1) = J_{t-l} R(t, t-l)
+        out.append(R)
+    return out
+
+
+def power_iteration_norm(P: torch.Tensor, iters: int = 5, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The code's norm estimate: ``iters`` steps of v <- P v / |P v| from a random start, then |P v|. It tends to
+    the modulus of the dominant eigenvalue, not to the largest singular value."""
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
+        raise ValueError(f"iters must be a positive integer; got {iters!r}")
+    v = torch.randn(*P.shape[:-1], 1, generator=generator, dtype=P.dtype)
+    v = v / torch.linalg.vector_norm(v, dim=-2, keepdim=True)
+    for _ in range(iters):
+        w = P @ v
+        v = w / torch.linalg.vector_norm(w, dim=-2, keepdim=True).clamp_min(torch.finfo(P.dtype).tiny)
+    return torch.linalg.vector_norm(P @ v, dim=(-2, -1))

@@ -86,3 +86,20 @@ def curves(x: Sequence[float], ys: Mapping[str, object], *, xlabel: str, ylabel:
     ax.set_ylabel(ylabel)
     ax.legend()
     return ax
+
+
+def heatmap(values, *, x: Sequence[float], y: Sequence[float], xlabel: str, ylabel: str, ax: Axes | None = None,
+            log: bool = True, cmap: str = "viridis", colorbar: str = "") -> Axes:
+    """Image of values[i, j] over y[i] (rows) and x[j] (columns); log10 colour scale by default."""
+    ax = _axes(ax)
+    v = _numpy(values)
+    v = np.log10(np.maximum(v, 1e-300)) if log else v
+    im = ax.imshow(v, aspect="auto", origin="lower", cmap=cmap,
+                   extent=(x[0] - 0.5, x[-1] + 0.5, -0.5, len(y) - 0.5))
+    ax.set_yticks(range(len(y)))
+    ax.set_yticklabels([str(t) for t in y])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(False)
+    ax.figure.colorbar(im, ax=ax, label=colorbar or ("log10 value" if log else ""))
+    return ax

@@ -18,6 +18,9 @@ EXPERIMENTS: dict[str, tuple[str, str, str]] = {
                  "Monte-Carlo detection: does N(l) scale as f^-kappa_alpha or f^-alpha?", "p2_window"),
     "frechet_check": ("learnability.experiments.frechet_check",
                       "first-order expansion of Jacobian products: error slope 2, gate-sensitivity ratios", "p1_frechet"),
+    "lag_profiles": ("learnability.experiments.lag_profiles",
+                     "S1: transport lag profiles during SGD training on the adding task, with the code's variants",
+                     "p1_lag_profiles"),
 }
 
 

@@ -1,0 +1,186 @@
+"""S1 of arXiv 2508.12121 (Section VII-A): lag profiles of the transport during training (book/p1_lag_profiles.md).
+
+Leaky (alpha = 0.8), scalar- and multi-gate cells with a linear readout are trained by plain SGD on the adding task.
+At each checkpoint a probe batch gives the normalised profile prof(l) = median_{b,t} ||Phi(t, t-l)||_2 /
+median_{b,t} ||Phi(t, t-1)||_2, compared with two zeroth-order predictors normalised the same way: the retention
+product prod_j (1 - g_j) (mean over neurons) and the update-gate product prod_j g_j (the code's predictor). The
+fitted exponent s of prof = pred^s (least squares on logs, through the origin) and R^2 summarise the match.
+
+``variants`` re-evaluate the same trained checkpoints with the authors' code conventions, one at a time or all
+together (book/errata.md): "gate_term" (phi(a_t) - h_t in the gate term), "reversed" (product J_{k+1}...J_t),
+"power5" (5 power iterations instead of the exact 2-norm), "offbyone" (update-gate predictor over l + 1 gates),
+"code" (all four).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .. import errata, tasks
+from ..training import build_model, train
+from ..transport import jacobians, spectral_norm, transport_by_lag
+from .cache import cached
+
+VARIANTS = ("exact", "gate_term", "reversed", "power5", "offbyone", "code")
+
+
+@dataclass(frozen=True)
+class Config:
+    kinds: tuple[str, ...] = ("leaky", "scalar", "multi")
+    alpha: float = 0.8
+    task: str = "adding"
+    T: int = 80
+    hidden: int = 64
+    inputs: int = 2
+    batch: int = 64
+    lr: float = 1e-2
+    steps: int = 800
+    checkpoints: tuple[int, ...] = (0, 100, 200, 300, 400, 500, 600, 700, 800)
+    probe: int = 12
+    max_lag: int = 40
+    seeds: tuple[int, ...] = tuple(range(1, 21))
+    variants: tuple[str, ...] = VARIANTS
+
+    def __post_init__(self) -> None:
+        bad = [v for v in self.variants if v not in VARIANTS]
+        if bad:
+            raise ValueError(f"unknown variants {bad}; allowed: {VARIANTS}")
+        if self.task not in tasks.names():
+            raise ValueError(f"unknown task {self.task!r}; available: {sorted(tasks.names())}")
+        if not 2 <= self.max_lag < self.T:
+            raise ValueError(f"max_lag must lie in [2, T) = [2, {self.T}); got {self.max_lag}")
+        if self.lr <= 0 or not self.seeds or not self.checkpoints:
+            raise ValueError("lr must be positive; seeds and checkpoints must be non-empty")
+
+    @classmethod
+    def book(cls) -> "Config":
+        """About 40 s on 2 CPU cores: shorter sequences, fewer neurons, steps and seeds."""
+        return replace(cls(), T=40, hidden=32, steps=300, checkpoints=(0, 100, 200, 300), max_lag=20, seeds=(1, 2))
+
+    @classmethod
+    def full(cls) -> "Config":
+        return cls()
+
+
+@dataclass
+class Result:
+    config: Config
+    profile: dict[tuple[str, str], np.ndarray]      # (kind, variant) -> (seeds, checkpoints, max_lag) prof(l), l=1..
+    retention_pred: dict[str, np.ndarray]           # kind -> (seeds, checkpoints, max_lag)
+    update_pred: dict[tuple[str, str], np.ndarray]  # (kind, variant) -> (seeds, checkpoints, max_lag)
+    losses: dict[str, np.ndarray]                   # kind -> (seeds, steps)
+
+
+def _profile(norms_by_lag: list[torch.Tensor], max_lag: int) -> np.ndarray:
+    med = np.array([float(torch.median(norms_by_lag[lag])) for lag in range(1, max_lag + 1)])
+    return med / med[0]
+
+
+def _gate_products(g: torch.Tensor, max_lag: int, offset: int) -> np.ndarray:
+    """median_{b,t} of the mean over neurons of prod over the window's gates (l + offset factors), normalised."""
+    logs = torch.log(g.clamp_min(1e-300))
+    T = g.shape[1]
+    cs = torch.cat([torch.zeros_like(logs[:, :1]), torch.cumsum(logs, 1)], 1)
+    out = []
+    for lag in range(1, max_lag + 1):
+        width = min(lag + offset, T)
+        t = torch.arange(width, T + 1)
+        out.append(float(torch.median(torch.exp(cs[:, t] - cs[:, t - width]).mean(-1))))
+    out = np.asarray(out)
+    return out / out[0]
+
+
+def _diagnostics(cell, xs: torch.Tensor, config: Config, seed: int) -> tuple[dict, np.ndarray, dict]:
+    with torch.no_grad():
+        flat = cell.states(xs)
+        g = torch.stack([cell.gate_and_candidate(xs[:, t], flat[:, t])[0] for t in range(xs.shape[1])], 1)
+        J_exact = jacobians(cell, xs)
+        J_code = errata.code_jacobians(cell, xs) if set(config.variants) & {"gate_term", "code"} else None
+        profiles, update = {}, {}
+        for variant in config.variants:
+            J = J_code if variant in ("gate_term", "code") else J_exact
+            reverse = variant in ("reversed", "code")
+            products = (errata.reversed_products_by_lag(J, config.max_lag) if reverse
+                        else transport_by_lag(J, config.max_lag))
+            if variant in ("power5", "code"):
+                gen = torch.Generator().manual_seed(seed + 555)
+                norms = [errata.power_iteration_norm(P[:, 1:] if lag else P, 5, gen) for lag, P in enumerate(products)]
+            else:
+                norms = [spectral_norm(P) for P in products]
+            profiles[variant] = _profile(norms, config.max_lag)
+            update[variant] = _gate_products(g, config.max_lag, 1 if variant in ("offbyone", "code") else 0)
+        retention = _gate_products(1 - g, config.max_lag, 0)
+    return profiles, retention, update
+
+
+def compute(config: Config) -> Result:
+    profile = {(k, v): [] for k in config.kinds for v in config.variants}
+    update = {(k, v): [] for k in config.kinds for v in config.variants}
+    retention = {k: [] for k in config.kinds}
+    losses = {k: [] for k in config.kinds}
+    for kind in config.kinds:
+        options = {"alpha": config.alpha} if kind == "leaky" else {}
+        for seed in tqdm(config.seeds, desc=f"S1 {kind}", leave=False, disable=None):
+            # train in float32 (5x faster here), evaluate Jacobian products in float64 on a copy of the weights
+            model = build_model(kind, config.task, config.inputs, config.hidden, seed, bias=False, **options)
+            saved, loss = train(model, config.task, steps=config.steps, batch=config.batch, T=config.T,
+                                optimizer="sgd", lr=config.lr, seed=seed, checkpoints=config.checkpoints)
+            model = build_model(kind, config.task, config.inputs, config.hidden, seed, bias=False,
+                                dtype=torch.float64, **options)
+            losses[kind].append(loss)
+            probe_gen = torch.Generator().manual_seed(seed + 999)
+            xs, _, _ = tasks.make_batch(config.task, config.probe, config.T, config.inputs, probe_gen,
+                                        dtype=torch.float64)
+            per_ck = {v: [] for v in config.variants}
+            upd_ck = {v: [] for v in config.variants}
+            ret_ck = []
+            for step in config.checkpoints:
+                model.load_state_dict({name: value.double() for name, value in saved[step].items()})
+                prof, ret, upd = _diagnostics(model.cell, xs, config, seed)
+                ret_ck.append(ret)
+                for v in config.variants:
+                    per_ck[v].append(prof[v])
+                    upd_ck[v].append(upd[v])
+            retention[kind].append(np.stack(ret_ck))
+            for v in config.variants:
+                profile[kind, v].append(np.stack(per_ck[v]))
+                update[kind, v].append(np.stack(upd_ck[v]))
+    return Result(config, {k: np.stack(v) for k, v in profile.items()}, {k: np.stack(v) for k, v in retention.items()},
+                  {k: np.stack(v) for k, v in update.items()}, {k: np.asarray(v) for k, v in losses.items()})
+
+
+def run(config: Config | None = None, *, force: bool = False) -> Result:
+    return cached("lag_profiles", config or Config.book(), compute, force=force)
+
+
+def fit_power(profile: np.ndarray, predictor: np.ndarray) -> tuple[float, float]:
+    """(s, R^2) of log profile = s log predictor, least squares through the origin, over lags >= 2 (eq-power-fit)."""
+    x, y = np.log(predictor[1:]), np.log(profile[1:])
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 2 or not np.any(x != 0):
+        raise ValueError("need at least two lags with a non-constant predictor to fit an exponent")
+    s = float(x @ y / (x @ x))
+    ss_res = float(((y - s * x) ** 2).sum())
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    return s, (1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan")
+
+
+def summary(result: Result, variant: str = "exact", checkpoint: int = -1) -> list[dict]:
+    """Per cell: fitted s and R^2 (median over seeds) against both predictors at one checkpoint (default: last)."""
+    rows = []
+    for kind in result.config.kinds:
+        prof = result.profile[kind, variant][:, checkpoint]
+        ret = result.retention_pred[kind][:, checkpoint]
+        upd = result.update_pred[kind, variant][:, checkpoint]
+        fits_r = [fit_power(p, q) for p, q in zip(prof, ret)]
+        fits_u = [fit_power(p, q) for p, q in zip(prof, upd)]
+        rows.append({"cell": kind, "s_retention": float(np.median([f[0] for f in fits_r])),
+                     "r2_retention": float(np.median([f[1] for f in fits_r])),
+                     "s_update": float(np.median([f[0] for f in fits_u])),
+                     "r2_update": float(np.median([f[1] for f in fits_u]))})
+    return rows
