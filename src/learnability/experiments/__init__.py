@@ -21,6 +21,9 @@ EXPERIMENTS: dict[str, tuple[str, str, str]] = {
     "lag_profiles": ("learnability.experiments.lag_profiles",
                      "S1: transport lag profiles during SGD training on the adding task, with the code's variants",
                      "p1_lag_profiles"),
+    "anisotropy_s2": ("learnability.experiments.anisotropy_s2",
+                      "S2: anisotropy of Jacobian transport and per-example gradients, gates+SGD vs Adam",
+                      "p1_anisotropy"),
 }
 
 
