@@ -119,8 +119,8 @@ def run(config: Config | None = None, *, force: bool = False) -> Result:
 
 
 def gradient_table(result: Result, metric: str = "ce") -> list[dict]:
-    """Per task: gradient-covariance CE_10 (``metric="ce"``) or AI_10 (``"ai"``), median over seeds, of each run, and
-    whether multi+SGD matches or exceeds plain+Adam."""
+    """Per task: gradient-covariance CE_10 (``metric="ce"``) or AI_10 (``"ai"``) of each run, median and interquartile
+    range over seeds (key ``"<run> IQR"``), and whether multi+SGD matches or exceeds plain+Adam (medians)."""
     if metric not in ("ce", "ai"):
         raise ValueError(f"metric must be 'ce' or 'ai'; got {metric!r}")
     values = result.grad_ce if metric == "ce" else result.grad_ai
@@ -128,7 +128,9 @@ def gradient_table(result: Result, metric: str = "ce") -> list[dict]:
     for task in result.config.tasks:
         row = {"task": task}
         for run in result.config.runs:
-            row[label(run)] = float(np.median(values[task, label(run)]))
+            v = values[task, label(run)]
+            row[label(run)] = float(np.median(v))
+            row[label(run) + " IQR"] = float(np.subtract(*np.quantile(v, [0.75, 0.25])))
         row["multi+sgd ≥ plain+adam"] = "yes" if row["multi+sgd"] >= row["plain+adam"] else "no"
         rows.append(row)
     return rows
