@@ -132,3 +132,12 @@ def test_constant_gate_small_alpha_expansion():
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_scalar_gate_mu0_is_shared_by_all_neurons_multi_is_not():
+    """thm-schedule: a scalar gate gives one zeroth-order mu for every neuron; per-neuron gates do not."""
+    xs = inputs(T=12, seed=12)
+    mu_s = elr.effective_learning_rates(make_cell("scalar", 3, 6, dtype=torch.float64, seed=13), xs, [1, 4], 0)
+    mu_m = elr.effective_learning_rates(make_cell("multi", 3, 6, dtype=torch.float64, seed=13), xs, [1, 4], 0)
+    assert torch.equal(mu_s, mu_s[..., :1].expand_as(mu_s))
+    assert (mu_m[:, 3:].amax(-1) / mu_m[:, 3:].amin(-1)).min() > 1.01
