@@ -41,3 +41,16 @@ def test_unknown_command_and_chapter_fail_clearly():
     assert out.returncode == 2 and "invalid choice" in out.stderr
     out = run("chapter", "no_such_chapter")
     assert out.returncode != 0 and "unknown chapter 'no_such_chapter'" in out.stderr
+
+
+def test_run_caches_and_reuses_a_result(tmp_path):
+    import os
+
+    env = {**os.environ, "LEARNABILITY_CACHE": str(tmp_path)}
+    cmd = [sys.executable, "-m", "learnability.cli", "run", "stable_means"]
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "stable_means (book scale)" in first.stdout and str(tmp_path) in first.stdout
+    assert len(list((tmp_path / "stable_means").glob("*.pkl"))) == 1
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and len(list((tmp_path / "stable_means").glob("*.pkl"))) == 1
