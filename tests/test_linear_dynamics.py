@@ -1,0 +1,91 @@
+"""linear_dynamics: the Gramian loss against quadrature, exact gradients against finite differences, the guard,
+the conservation law, and gradient descent against the outlier ODE."""
+
+import numpy as np
+import pytest
+import sympy as sp
+from scipy import integrate
+from scipy.linalg import expm
+
+from learnability import linear_dynamics as ld
+
+
+def random_net(N=6, scale=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=N) * 0.5, rng.normal(size=N) * 0.5, rng.normal(size=(N, N)) * scale / np.sqrt(N)
+
+
+@pytest.mark.parametrize("omega", [0.0, 2.0])
+def test_population_loss_equals_time_quadrature(omega):
+    u, v, W = random_net()
+    c, kappa = 0.4, 1.3
+    A = W - np.eye(6)
+    f = lambda s: (v @ expm(A * s) @ u - kappa * np.exp(-c * s) * np.cos(omega * s)) ** 2  # noqa: E731
+    quad = 0.5 * integrate.quad(f, 0, 80, limit=400, epsabs=1e-13, epsrel=1e-11)[0]
+    assert ld.population_loss(u, v, W, c, kappa, omega) == pytest.approx(quad, rel=1e-8)
+
+
+@pytest.mark.parametrize("omega", [0.0, 1.5])
+def test_gradients_equal_finite_differences(omega):
+    u, v, W = random_net(seed=1)
+    gu, gv, gW = ld.population_gradients(u, v, W, 0.3, 1.0, omega)
+    h = 1e-6
+    for grad, arr in ((gu, u), (gv, v), (gW, W)):
+        for idx in [(0,), (3,)] if arr.ndim == 1 else [(0, 1), (4, 2)]:
+            plus, minus = arr.copy(), arr.copy()
+            plus[idx] += h
+            minus[idx] -= h
+            args = lambda a: (a, v, W) if arr is u else ((u, a, W) if arr is v else (u, v, a))  # noqa: E731
+            fd = (ld.population_loss(*args(plus), 0.3, 1.0, omega) - ld.population_loss(*args(minus), 0.3, 1.0, omega)) / (2 * h)
+            assert grad[idx] == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+def test_conserved_matrix_under_small_step_descent():
+    """C = u u^T - v v^T + W W^T - W^T W is conserved by gradient flow: GD drifts only at O(lr^2) per step."""
+    u, v, W = random_net(seed=2, scale=0.2)
+    C = lambda u, v, W: np.outer(u, u) - np.outer(v, v) + W @ W.T - W.T @ W  # noqa: E731
+    drift = []
+    for lr in (2e-3, 1e-3):
+        out = ld.gradient_descent(u, v, W, 0.5, lr=lr, steps=int(0.5 / lr), record_every=10**9)
+        drift.append(np.abs(C(out["u"], out["v"], out["W"]) - C(u, v, W)).max())
+    assert np.log2(drift[0] / drift[1]) == pytest.approx(1.0, abs=0.15)   # O(lr) over a fixed time
+
+
+def test_aligned_loss_and_fixed_point_symbolically():
+    p, lam, c, k, s = sp.symbols("p lambda c kappa s", positive=True)
+    d = 1 - lam
+    integral = sp.integrate((p * sp.exp(-d * s) - k * sp.exp(-c * s)) ** 2, (s, 0, sp.oo), conds="none") / 2
+    claim = (p**2 / (2 * d) - 2 * k * p / (d + c) + k**2 / (2 * c)) / 2
+    assert sp.simplify(integral - claim) == 0
+    sols = sp.solve([sp.diff(claim, p), sp.diff(claim, lam)], [p, lam], dict=True)
+    assert {sp.simplify(sol[p]) for sol in sols if sol[p] != 0} == {k}
+    assert {sp.simplify(sol[lam]) for sol in sols if sol[p] != 0} == {1 - c}
+
+
+def test_gradient_descent_learns_the_outlier_and_matches_the_ode():
+    N, sigma, s0, c = 60, 0.1, 0.05, 0.5
+    rng = np.random.default_rng(3)
+    W0 = rng.normal(size=(N, N)) * sigma / np.sqrt(N)
+    u0, v0 = rng.normal(size=N) * s0 / np.sqrt(N), rng.normal(size=N) * s0 / np.sqrt(N)
+    gd = ld.gradient_descent(u0, v0, W0, c, lr=0.02, steps=800, record_every=50)
+    outlier = gd["eigenvalues"][-1].real.max()
+    assert outlier == pytest.approx(1 - c, abs=5e-3) and gd["loss"][-1] < 1e-4
+    ode = ld.outlier_ode(np.sum((u0 + v0) ** 2) / 4, 0.0, c, t_max=16.0)
+    assert ode["lambda"][-1] == pytest.approx(1 - c, abs=1e-3) and ode["p"][-1] == pytest.approx(1.0, abs=1e-3)
+    t_half_gd = gd["time"][np.argmax(gd["loss"] < 0.5 * gd["loss"][0])]
+    t_half_ode = ode["time"][np.argmax(ode["loss"] < 0.5 * ode["loss"][0])]
+    assert abs(t_half_gd - t_half_ode) < 1.5        # same escape time scale (finite sigma escapes a bit earlier)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: ld.population_loss(np.ones(3), np.ones(2), np.zeros((3, 3)), 0.5), "need u, v of shape"),
+    (lambda: ld.population_loss(np.ones(2), np.ones(2), 1.5 * np.eye(2), 0.5), "unstable network"),
+    (lambda: ld.population_loss(np.ones(2), np.ones(2), np.zeros((2, 2)), -0.5), "c_star must be a positive"),
+    (lambda: ld.population_loss(np.ones(2), np.ones(2), np.zeros((2, 2)), 0.5, omega=-1.0), "omega must be"),
+    (lambda: ld.gradient_descent(np.full(2, 0.1), np.full(2, 0.1), 0.9 * np.eye(2), 0.02, lr=0.1, steps=3),
+     "step 1 made W unstable"),
+    (lambda: ld.outlier_ode(-1.0, 0.0, 0.5, 10.0), "need p0 > 0"),
+])
+def test_bad_arguments_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
