@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import pytest
 import sympy as sp
 import torch
@@ -141,3 +143,11 @@ def test_scalar_gate_mu0_is_shared_by_all_neurons_multi_is_not():
     mu_m = elr.effective_learning_rates(make_cell("multi", 3, 6, dtype=torch.float64, seed=13), xs, [1, 4], 0)
     assert torch.equal(mu_s, mu_s[..., :1].expand_as(mu_s))
     assert (mu_m[:, 3:].amax(-1) / mu_m[:, 3:].amin(-1)).min() > 1.01
+
+
+def test_gate_product_profile_of_constant_gates():
+    g = torch.full((2, 12, 3), 0.7, dtype=torch.float64)
+    assert np.allclose(elr.gate_product_profile(g, 6), 0.7 ** np.arange(6))
+    assert np.allclose(elr.gate_product_profile(g, 6, extra=1), 0.7 ** np.arange(6))  # the off-by-one cancels
+    with pytest.raises(ValueError, match=r"shape \(B, T, n\)"):
+        elr.gate_product_profile(torch.ones(3, 4), 2)

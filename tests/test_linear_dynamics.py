@@ -70,8 +70,8 @@ def test_gradient_descent_learns_the_outlier_and_matches_the_ode():
     gd = ld.gradient_descent(u0, v0, W0, c, lr=0.02, steps=800, record_every=50)
     outlier = gd["eigenvalues"][-1].real.max()
     assert outlier == pytest.approx(1 - c, abs=5e-3) and gd["loss"][-1] < 1e-4
-    ode = ld.outlier_ode(np.sum((u0 + v0) ** 2) / 4, 0.0, c, t_max=16.0)
-    assert ode["lambda"][-1] == pytest.approx(1 - c, abs=1e-3) and ode["p"][-1] == pytest.approx(1.0, abs=1e-3)
+    ode = ld.outlier_ode(np.sum((u0 + v0) ** 2) / 4, 0.0, c, t_max=40.0)
+    assert ode["lambda"][-1] == pytest.approx(1 - c, abs=1e-6) and ode["p"][-1] == pytest.approx(1.0, abs=1e-6)
     t_half_gd = gd["time"][np.argmax(gd["loss"] < 0.5 * gd["loss"][0])]
     t_half_ode = ode["time"][np.argmax(ode["loss"] < 0.5 * ode["loss"][0])]
     assert abs(t_half_gd - t_half_ode) < 1.5        # same escape time scale (finite sigma escapes a bit earlier)

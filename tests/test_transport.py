@@ -121,3 +121,13 @@ def test_bad_arguments_raise(call, match):
     cell, xs = make_cell("multi", 3, 4), inputs().float()
     with pytest.raises(ValueError, match=match):
         call(cell, xs)
+
+
+def test_lag_profile_of_a_constant_contraction_and_the_naive_subset():
+    J = 0.5 * torch.eye(3, dtype=torch.float64).expand(2, 10, 3, 3)
+    prof = transport.lag_profile(transport.iter_transport_by_lag(J, 6), 6)
+    assert np.allclose(prof, 0.5 ** np.arange(6))
+    some = transport.transport_norms_naive(J, 6, ends=[6, 9])
+    assert torch.isnan(some[:, 5]).all() and torch.allclose(some[:, 9, :7], 0.5 ** torch.arange(7.0, dtype=torch.float64))
+    with pytest.raises(ValueError, match="need products for lags 0..max_lag"):
+        transport.lag_profile(transport.iter_transport_by_lag(J, 2), 4)

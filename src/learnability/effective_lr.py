@@ -14,6 +14,7 @@ For the LSTM the neuron coordinates are those of the cell state c (indices n..2n
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -87,6 +88,20 @@ def effective_learning_rates(cell: Cell, xs: Tensor, lags, order: int | str = 0,
     with torch.no_grad():
         r, rt = _diagonals(cell, xs, state)
     return window_products(r, rt, lags, order)
+
+
+def gate_product_profile(gates: Tensor, max_lag: int, extra: int = 0) -> np.ndarray:
+    """Zeroth-order lag profile from a gate sequence (B, T, n): for l = 1..max_lag, the median over sequences and
+    window ends of the mean over neurons of the product of the last l + ``extra`` gates, normalised at l = 1
+    (eq-power-fit). With retentions this is the median of mu0 (eq-mu); with update gates and ``extra=1`` it is
+    the predictor of the official S1 code (its off-by-one included)."""
+    if gates.dim() != 3:
+        raise ValueError(f"gates must have shape (B, T, n); got {tuple(gates.shape)}")
+    T = gates.shape[1]
+    widths = [min(lag + extra, T) for lag in range(1, max_lag + 1)]
+    mu = window_products(gates, torch.zeros_like(gates), widths, order=0)
+    out = np.array([float(mu[:, w - 1:, i].mean(-1).median()) for i, w in enumerate(widths)])
+    return out / out[0]
 
 
 def transport_diagonal(cell: Cell, xs: Tensor, lags, state=None) -> Tensor:

@@ -6,9 +6,10 @@ States are indexed 0..T with state_0 the initial state; J_t is evaluated at (x_t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -93,20 +94,41 @@ def spectral_norm(P: Tensor) -> Tensor:
     return top.clamp_min(0).sqrt().reshape(gram.shape[:-2])
 
 
-def transport_norms_naive(J: Tensor, max_lag: int | None = None) -> Tensor:
-    """The same as :func:`transport_norms`, one (t, k) pair at a time with its own product chain (the baseline)."""
+def transport_norms_naive(J: Tensor, max_lag: int | None = None, ends: Iterable[int] | None = None,
+                          norm: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    """The same as :func:`transport_norms`, one (b, t, k) at a time with its own product chain: the baseline of
+    bench/bench_transport.py. ``ends`` restricts the end steps t (others stay NaN); ``norm`` defaults to
+    ``torch.linalg.matrix_norm(P, ord=2)``."""
     B, T, d, _ = J.shape
     max_lag = T if max_lag is None else max_lag
+    norm = norm or (lambda P: torch.linalg.matrix_norm(P, ord=2))
     out = torch.full((B, T + 1, max_lag + 1), float("nan"), dtype=J.dtype)
     eye = torch.eye(d, dtype=J.dtype)
-    for t in range(T + 1):
+    for t in range(T + 1) if ends is None else ends:
         for lag in range(min(t, max_lag) + 1):
             for b in range(B):
                 P = eye
                 for j in range(t - lag + 1, t + 1):
                     P = J[b, j - 1] @ P
-                out[b, t, lag] = torch.linalg.matrix_norm(P, ord=2)
+                out[b, t, lag] = norm(P)
     return out
+
+
+def lag_profile(products: Iterable[Tensor], max_lag: int, norm: Callable[[Tensor], Tensor] = None) -> np.ndarray:
+    """prof(l) = median_{b,t} ||P_l|| / median_{b,t} ||P_1|| for l = 1..max_lag (eq-power-fit), from products by lag
+    in the layout of :func:`iter_transport_by_lag` (entry 0, the identity, is skipped); ``norm`` defaults to
+    :func:`spectral_norm`."""
+    norm = norm or spectral_norm
+    medians = []
+    for lag, P in enumerate(products):
+        if lag > max_lag:
+            break
+        if lag:
+            medians.append(float(torch.median(norm(P))))
+    if len(medians) != max_lag or max_lag < 1:
+        raise ValueError(f"need products for lags 0..max_lag = {max_lag}; got {len(medians) + 1}")
+    out = np.asarray(medians)
+    return out / out[0]
 
 
 def bptt_by_lag(cell: Cell, xs: Tensor, deltas: Tensor, state=None) -> dict[str, Tensor]:

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from ..cells import make_cell
-from ..transport import expansion_error, jacobian_split, spectral_norm
+from ..transport import expansion_error, jacobian_split, ordered_product, spectral_norm
 from .cache import cached
 
 
@@ -88,7 +88,7 @@ def compute(config: Config) -> Result:
                 errs.append(e)
                 slopes.append(np.polyfit(np.log(eps[small]), np.log(e[small]), 1)[0])
                 ratios.append((spectral_norm(B[0]) / spectral_norm(A[0])).numpy())
-                F1 = torch.linalg.matrix_norm(torch.linalg.multi_dot(list((A + B)[0].flip(0))))
+                F1 = torch.linalg.matrix_norm(ordered_product((A + B)[0]))
                 rel.append(e[np.argmax(eps)] / float(F1))
             error[kind, split], slope[kind, split] = np.stack(errs), np.asarray(slopes)
             ratio[kind, split], relative[kind, split] = np.concatenate(ratios), np.asarray(rel)

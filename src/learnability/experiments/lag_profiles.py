@@ -21,8 +21,10 @@ import torch
 from tqdm import tqdm
 
 from .. import errata, tasks
+from ..effective_lr import gate_product_profile
+from ..timescales import retention_trajectory
 from ..training import build_model, train
-from ..transport import jacobians, spectral_norm, transport_by_lag
+from ..transport import iter_transport_by_lag, jacobians, lag_profile, spectral_norm
 from .cache import cached
 
 VARIANTS = ("exact", "gate_term", "reversed", "power5", "offbyone", "code")
@@ -75,46 +77,24 @@ class Result:
     losses: dict[str, np.ndarray]                   # kind -> (seeds, steps)
 
 
-def _profile(norms_by_lag: list[torch.Tensor], max_lag: int) -> np.ndarray:
-    med = np.array([float(torch.median(norms_by_lag[lag])) for lag in range(1, max_lag + 1)])
-    return med / med[0]
-
-
-def _gate_products(g: torch.Tensor, max_lag: int, offset: int) -> np.ndarray:
-    """median_{b,t} of the mean over neurons of prod over the window's gates (l + offset factors), normalised."""
-    logs = torch.log(g.clamp_min(1e-300))
-    T = g.shape[1]
-    cs = torch.cat([torch.zeros_like(logs[:, :1]), torch.cumsum(logs, 1)], 1)
-    out = []
-    for lag in range(1, max_lag + 1):
-        width = min(lag + offset, T)
-        t = torch.arange(width, T + 1)
-        out.append(float(torch.median(torch.exp(cs[:, t] - cs[:, t - width]).mean(-1))))
-    out = np.asarray(out)
-    return out / out[0]
-
-
 def _diagnostics(cell, xs: torch.Tensor, config: Config, seed: int) -> tuple[dict, np.ndarray, dict]:
+    retention = retention_trajectory(cell, xs)
     with torch.no_grad():
-        flat = cell.states(xs)
-        g = torch.stack([cell.gate_and_candidate(xs[:, t], flat[:, t])[0] for t in range(xs.shape[1])], 1)
         J_exact = jacobians(cell, xs)
         J_code = errata.code_jacobians(cell, xs) if set(config.variants) & {"gate_term", "code"} else None
         profiles, update = {}, {}
         for variant in config.variants:
             J = J_code if variant in ("gate_term", "code") else J_exact
-            reverse = variant in ("reversed", "code")
-            products = (errata.reversed_products_by_lag(J, config.max_lag) if reverse
-                        else transport_by_lag(J, config.max_lag))
+            products = (errata.reversed_products_by_lag(J, config.max_lag) if variant in ("reversed", "code")
+                        else iter_transport_by_lag(J, config.max_lag))
+            norm = spectral_norm
             if variant in ("power5", "code"):
                 gen = torch.Generator().manual_seed(seed + 555)
-                norms = [errata.power_iteration_norm(P[:, 1:] if lag else P, 5, gen) for lag, P in enumerate(products)]
-            else:
-                norms = [spectral_norm(P) for P in products]
-            profiles[variant] = _profile(norms, config.max_lag)
-            update[variant] = _gate_products(g, config.max_lag, 1 if variant in ("offbyone", "code") else 0)
-        retention = _gate_products(1 - g, config.max_lag, 0)
-    return profiles, retention, update
+                norm = lambda P, gen=gen: errata.power_iteration_norm(P, 5, gen)  # noqa: E731
+            profiles[variant] = lag_profile(products, config.max_lag, norm)
+            extra = 1 if variant in ("offbyone", "code") else 0
+            update[variant] = gate_product_profile(1 - retention, config.max_lag, extra)
+    return profiles, gate_product_profile(retention, config.max_lag), update
 
 
 def compute(config: Config) -> Result:
@@ -158,7 +138,9 @@ def run(config: Config | None = None, *, force: bool = False) -> Result:
 
 
 def fit_power(profile: np.ndarray, predictor: np.ndarray) -> tuple[float, float]:
-    """(s, R^2) of log profile = s log predictor, least squares through the origin, over lags >= 2 (eq-power-fit)."""
+    """(s, R^2) of log profile = s log predictor, least squares through the origin, over lags >= 2 (eq-power-fit).
+
+    Both arrays start at lag 1 and are normalised there (prof(1) = pred(1) = 1), hence no intercept."""
     x, y = np.log(predictor[1:]), np.log(profile[1:])
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
