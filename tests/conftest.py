@@ -1,8 +1,12 @@
 """Shared test helpers: float64 everywhere, deterministic random inputs."""
 
 import torch
+from hypothesis import settings
 
 torch.set_default_dtype(torch.float64)
+# property-based tests draw the same examples on every run: the suite is deterministic, as the book is
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.load_profile("deterministic")
 
 
 def random_point(cell, batch: int, seed: int, scale: float = 1.0):
