@@ -73,3 +73,28 @@ def test_exponent_experiment_tiny_run_prefers_kappa(tmp_path, monkeypatch):
         exponent.Config(false_alarm=0.7)
     with pytest.raises(ValueError, match=r"alphas must lie in \(1, 2\]"):
         exponent.Config(alphas=(1.0,))
+
+
+def test_part3_experiments_tiny_runs(tmp_path, monkeypatch):
+    """Each Part III experiment end to end at a tiny size: the claims its chapter glues hold there too."""
+    from learnability.experiments import leaky_integrator, oscillator, rich_lazy
+
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
+    li = leaky_integrator.run(dataclasses.replace(
+        leaky_integrator.Config.book(), N=12, lr=0.02, t_max=10.0, seeds=(0,), s0_sweep=(0.1, 0.01), sigmas=(0.1,),
+        stiff_t=8.0, bptt_N=6, bptt_batch=16, bptt_lr=0.1, bptt_trial=12.0, bptt_burn_in=6.0))
+    assert li.main["gd"]["eigenvalues"][-1].real.max() == pytest.approx(0.7, abs=0.01)
+    t50 = {r["s0"]: r["t50_gd"] for r in li.escape}
+    assert t50[0.01] - t50[0.1] == pytest.approx(1.3 * np.log(10), rel=0.1)    # eq-escape-time per decade
+    assert li.stiffness["runs"][0.8]["loss"][-1] < li.stiffness["runs"][1.25]["loss"][-1]
+    rl = rich_lazy.run(dataclasses.replace(rich_lazy.Config.book(), N=60, seeds=(0,), sigmas=(0.5,),
+                                           c_grid=(0.25, 0.75), regime_N=12, regime_sigmas=(0.1, 0.9), t_max=4.0))
+    loss = rl.rel_loss[0.5][0, :, rich_lazy.Config().times.index(1000.0)]
+    assert loss[1] < 1e-3 < loss[0]                                             # inside learns, outside lags
+    osc = oscillator.run(dataclasses.replace(oscillator.Config.book(), N=10, t_max=180.0, multi_t=5.0))
+    assert np.sort_complex(osc.pair["reduced"]["eigenvalues"][-1]) == pytest.approx([0.7 - 2j, 0.7 + 2j], abs=1e-3)
+    assert np.abs(osc.pair["zero_bulk"]["loss"] - osc.pair["reduced"]["loss"]).max() < 0.02
+    with pytest.raises(ValueError, match="bulk radii"):
+        rich_lazy.Config(sigmas=(1.2,))
+    with pytest.raises(ValueError, match="sigma in"):
+        oscillator.Config(sigma=1.5)

@@ -103,3 +103,45 @@ def heatmap(values, *, x: Sequence[float], y: Sequence[float], xlabel: str, ylab
     ax.grid(False)
     ax.figure.colorbar(im, ax=ax, label=colorbar or ("log10 value" if log else ""))
     return ax
+
+
+def spectrum(spectra: Mapping[str, object], *, radius: float | None = None, ax: Axes | None = None,
+             marks: Mapping[str, complex] | None = None) -> Axes:
+    """Eigenvalues in the complex plane, one marker set per named spectrum; ``radius`` draws the bulk disk
+    |z| = radius, ``marks`` named target points (crosses), and the stability edge Re z = 1 is dotted."""
+    ax = _axes(ax)
+    for (name, eigs), marker in zip(spectra.items(), ("o", ".", "s", "^")):
+        z = np.asarray(eigs, dtype=complex).ravel()
+        ax.plot(z.real, z.imag, marker, ms=4 if marker == "o" else 6, alpha=0.7, label=name,
+                fillstyle="none" if marker == "o" else "full")
+    if radius:
+        theta = np.linspace(0, 2 * np.pi, 200)
+        ax.plot(radius * np.cos(theta), radius * np.sin(theta), "k--", lw=0.8, label=rf"bulk $|z|={radius:g}$")
+    for name, point in (marks or {}).items():
+        ax.plot([point.real], [point.imag], "kx", ms=9, mew=2, label=name)
+    ax.axvline(1.0, color="k", ls=":", lw=0.8)
+    ax.set_xlabel(r"Re $\lambda$")
+    ax.set_ylabel(r"Im $\lambda$")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def eigenvalue_paths(time, eigenvalues, *, ax: Axes | None = None, top: int | None = None,
+                     cmap: str = "viridis") -> Axes:
+    """Eigenvalues recorded over training (eigenvalues[i] at time[i]) as points coloured by time; ``top`` keeps
+    the ``top`` eigenvalues of largest modulus at each record (the outliers)."""
+    ax = _axes(ax)
+    time = _numpy(time)
+    z = np.asarray(eigenvalues, dtype=complex)
+    if z.ndim != 2 or z.shape[0] != time.size:
+        raise ValueError(f"eigenvalues must have shape (len(time), n); got {z.shape} for {time.size} times")
+    if top is not None:
+        order = np.argsort(-np.abs(z), axis=1)[:, :top]
+        z = np.take_along_axis(z, order, axis=1)
+    tt = np.repeat(time, z.shape[1])
+    sc = ax.scatter(z.real.ravel(), z.imag.ravel(), c=tt, s=6, cmap=cmap)
+    ax.figure.colorbar(sc, ax=ax, label="training time")
+    ax.set_xlabel(r"Re $\lambda$")
+    ax.set_ylabel(r"Im $\lambda$")
+    return ax

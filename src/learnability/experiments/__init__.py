@@ -24,6 +24,15 @@ EXPERIMENTS: dict[str, tuple[str, str, str]] = {
     "anisotropy_s2": ("learnability.experiments.anisotropy_s2",
                       "S2: anisotropy of Jacobian transport and per-example gradients, gates+SGD vs Adam",
                       "p1_anisotropy"),
+    "leaky_integrator": ("learnability.experiments.leaky_integrator",
+                         "linear RNN learning e^{-cs}: full GD vs the outlier ODE, escape times, stiffness, BPTT",
+                         "p3_leaky_integrator"),
+    "rich_lazy": ("learnability.experiments.rich_lazy",
+                  "threshold |1-c| vs sigma: exact read-out flow crossover and spectra of rich/lazy training",
+                  "p3_rich_lazy"),
+    "oscillator": ("learnability.experiments.oscillator",
+                   "damped oscillator: 5-variable pair flow vs full GD, eigenvalue collision; two-timescale target",
+                   "p3_oscillator"),
 }
 
 

@@ -1,0 +1,90 @@
+"""Rich and lazy learning of a leaky integrator (book/p3_rich_lazy.md).
+
+* ``crossover``: read-out-only gradient flow (exact, eq-readout-flow) from v = 0 with |u| = 1 and W = W0 frozen,
+  for bulk radii ``sigmas`` and target rates ``c_grid``: loss relative to its start and |v|^2 at the times
+  ``times``, against the kernel prediction |v|^2 -> sigma^2 / (sigma^2 - (1 - c)^2) inside the bulk
+  (eq-rkhs-norm);
+* ``regimes``: full gradient descent on (u, v, W) for a rich (small sigma) and a lazy (sigma near 1) network on the
+  same target: spectra before and after, the top real eigenvalue over time, the top singular values of W - W0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from tqdm import tqdm
+
+from ..linear_dynamics import gradient_descent, init_network, readout_flow, target_norm
+from .cache import cached
+
+
+@dataclass(frozen=True)
+class Config:
+    """Defaults are the full scale; :meth:`book` shrinks N and the seeds."""
+
+    N: int = 800
+    sigmas: tuple[float, ...] = (0.3, 0.5, 0.7)
+    c_grid: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 21))
+    times: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
+    regime_N: int = 100
+    regime_sigmas: tuple[float, ...] = (0.1, 0.9)
+    regime_c: float = 0.3
+    s0: float = 0.01
+    lr: float = 0.01
+    t_max: float = 12.0
+
+    def __post_init__(self) -> None:
+        if any(not 0 < s < 1 for s in self.sigmas + self.regime_sigmas):
+            raise ValueError("bulk radii must lie in (0, 1)")
+        if not self.seeds or self.N < 2 or self.regime_N < 2:
+            raise ValueError("need at least one seed and N >= 2")
+
+    @classmethod
+    def book(cls) -> "Config":
+        """About 30 s on 2 CPU cores: N = 300 and two seeds for the crossover, N = 60 for the regimes."""
+        return replace(cls(), N=300, seeds=(0, 1), c_grid=tuple(round(0.1 * i - 0.05, 2) for i in range(1, 11)) + (1.0,),
+                       regime_N=60)
+
+    @classmethod
+    def full(cls) -> "Config":
+        return cls()
+
+
+@dataclass
+class Result:
+    config: Config
+    rel_loss: dict        # sigma -> (seeds, len(c_grid), len(times)) loss / initial loss
+    v_norm2: dict         # sigma -> (seeds, len(c_grid), len(times)) |v|^2
+    regimes: dict         # sigma -> {time, loss, top, W0_eigs, final_eigs, dW_singular}
+
+
+def compute(config: Config) -> Result:
+    cfg = config
+    rel_loss, v_norm2 = {}, {}
+    for sigma in tqdm(cfg.sigmas, desc="crossover", leave=False, disable=None):
+        L = np.empty((len(cfg.seeds), len(cfg.c_grid), len(cfg.times)))
+        V = np.empty_like(L)
+        for i, seed in enumerate(cfg.seeds):
+            u, _, W = init_network(cfg.N, sigma, 1.0, seed)
+            u = u / np.linalg.norm(u)
+            for j, c in enumerate(cfg.c_grid):
+                flow = readout_flow(u, W, c, cfg.times)
+                L[i, j] = flow["loss"] / (target_norm(c) / 2)
+                V[i, j] = flow["v_norm2"]
+        rel_loss[sigma], v_norm2[sigma] = L, V
+    regimes = {}
+    for sigma in tqdm(cfg.regime_sigmas, desc="regimes", leave=False, disable=None):
+        u0, v0, W0 = init_network(cfg.regime_N, sigma, cfg.s0, cfg.seeds[0])
+        gd = gradient_descent(u0, v0, W0, cfg.regime_c, lr=cfg.lr, steps=int(round(cfg.t_max / cfg.lr)),
+                              record_every=max(1, int(round(0.1 / cfg.lr))))
+        regimes[sigma] = {"time": gd["time"], "loss": gd["loss"], "top": gd["eigenvalues"].real.max(1),
+                          "W0_eigs": np.linalg.eigvals(W0), "final_eigs": gd["eigenvalues"][-1],
+                          "dW_singular": np.linalg.svd(gd["W"] - W0, compute_uv=False)[:6]}
+    return Result(cfg, rel_loss, v_norm2, regimes)
+
+
+def run(config: Config | None = None, *, force: bool = False) -> Result:
+    """The cached result for ``config`` (default: book scale)."""
+    return cached("rich_lazy", config or Config.book(), compute, force=force)

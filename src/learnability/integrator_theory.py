@@ -1,0 +1,188 @@
+"""SymPy derivations for Part III (book/p3_leaky_integrator.md, p3_rich_lazy.md, p3_oscillator.md).
+
+Every function derives its result from a definition (an integral, a gradient, a series) rather than stating it;
+the tests compare each with an independent numeric computation (the Gramian loss of
+:mod:`learnability.linear_dynamics`, the reduced ODEs of :mod:`learnability.reduced`, full gradient descent).
+Symbols: p residue, lam outlier eigenvalue, d = 1 - lam, c target decay rate, kappa target amplitude, omega target
+frequency, sigma bulk radius, p0 initial residue.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+p, lam, s, t = sp.symbols("p lambda s t", real=True)
+c, kappa, sigma, p0 = sp.symbols("c kappa sigma p_0", positive=True)
+omega = sp.symbols("omega", nonnegative=True)
+a, b = sp.symbols("a b", real=True)
+x, y, al, be, ga = sp.symbols("x y alpha beta gamma", real=True)
+
+
+@lru_cache(maxsize=None)
+def aligned_loss() -> sp.Expr:
+    """L(p, lambda) = 1/2 integral_0^inf (p e^{-(1 - lambda) s} - kappa e^{-c s})^2 ds on the aligned manifold,
+    evaluated by SymPy for lambda < 1 (eq-aligned-loss)."""
+    d = sp.symbols("d", positive=True)
+    integral = sp.integrate((p * sp.exp(-d * s) - kappa * sp.exp(-c * s)) ** 2, (s, 0, sp.oo), conds="none") / 2
+    return sp.simplify(integral.subs(d, 1 - lam))
+
+
+def aligned_optimum() -> list[dict]:
+    """Critical points of :func:`aligned_loss` with p != 0 (eq-aligned-optimum); the result is [(kappa, 1 - c)]."""
+    L = aligned_loss()
+    sols = sp.solve([sp.diff(L, p), sp.diff(L, lam)], [p, lam], dict=True)
+    return [sol for sol in sols if sp.simplify(sol[p]) != 0]
+
+
+def aligned_hessian() -> sp.Matrix:
+    """Hessian of :func:`aligned_loss` in (p, lambda) at the optimum (kappa, 1 - c) (eq-aligned-hessian)."""
+    L = aligned_loss()
+    H = sp.hessian(L, (p, lam)).subs({p: kappa, lam: 1 - c})
+    return sp.simplify(H)
+
+
+def outlier_flow() -> tuple[sp.Expr, sp.Expr]:
+    """(dp/dt, dlambda/dt) from gradient flow on u = a e, v = b e, W = lambda e e^T, L = L(a b, lambda):
+    da/dt = -dL/da, db/dt = -dL/db, dlambda/dt = -dL/dlambda, then dp/dt = b da/dt + a db/dt with the balanced
+    a = b = sqrt(p) (eq-outlier-ode)."""
+    La = aligned_loss().subs(p, a * b)
+    adot, bdot, lamdot = -sp.diff(La, a), -sp.diff(La, b), -sp.diff(La, lam)
+    balanced = {a: sp.sqrt(p), b: sp.sqrt(p)}
+    pdot = sp.simplify((b * adot + a * bdot).subs(balanced))
+    return pdot, sp.simplify(lamdot.subs(balanced))
+
+
+def balance_rate() -> sp.Expr:
+    """d/dt (a^2 - b^2) under the aligned flow; it simplifies to 0 (eq-aligned-conservation)."""
+    La = aligned_loss().subs(p, a * b)
+    return sp.simplify(2 * a * (-sp.diff(La, a)) - 2 * b * (-sp.diff(La, b)))
+
+
+def linear_rates() -> list[sp.Expr]:
+    """Relaxation rates at the optimum: minus the eigenvalues of the Jacobian of :func:`outlier_flow` at
+    (kappa, 1 - c) (eq-linear-rates)."""
+    pdot, lamdot = outlier_flow()
+    J = sp.Matrix([pdot, lamdot]).jacobian([p, lam]).subs({p: kappa, lam: 1 - c})
+    return [sp.simplify(-ev) for ev in J.eigenvals()]
+
+
+def stiffness() -> sp.Expr:
+    """The stiffest curvature d^2 L / d lambda^2 at the optimum, kappa^2 / (4 c^3); plain gradient descent on W
+    needs lr < 2 / that = 8 c^3 / kappa^2 (eq-stiffness)."""
+    return sp.simplify(sp.diff(aligned_loss(), lam, 2).subs({p: kappa, lam: 1 - c}))
+
+
+def gd_step_bound(c_star: float, kappa_value: float = 1.0) -> float:
+    """The exact largest stable step of gradient descent in (a, b, lambda) at the optimum, 2 / lambda_max(H_abl),
+    with H_abl the Hessian of L(a b, lambda) at a = b = sqrt(kappa), lambda = 1 - c (numeric; its c -> 0 limit is
+    eq-stiffness)."""
+    if not c_star > 0 or not kappa_value > 0:
+        raise ValueError(f"c_star and kappa must be positive; got {c_star!r}, {kappa_value!r}")
+    La = aligned_loss().subs(p, a * b)
+    H = sp.hessian(La, (a, b, lam)).subs({a: sp.sqrt(kappa), b: sp.sqrt(kappa), lam: 1 - c})
+    Hn = np.array(H.subs({c: c_star, kappa: kappa_value}).evalf(), dtype=float)
+    return float(2 / np.linalg.eigvalsh(Hn).max())
+
+
+def escape_time() -> sp.Expr:
+    """Plateau escape time: the linearised flow at (p, lambda) = (0, 0) is dp/dt = 2 kappa p / (1 + c), so p reaches
+    kappa at t = (1 + c) / (2 kappa) ln(kappa / p0) (eq-escape-time)."""
+    pdot, _ = outlier_flow()
+    rate = sp.simplify(sp.diff(pdot, p).subs({p: 0, lam: 0}))
+    p_of_t = sp.Function("P")
+    sol = sp.dsolve(sp.Eq(p_of_t(t).diff(t), rate * p_of_t(t)), p_of_t(t), ics={p_of_t(0): p0}).rhs
+    t_esc = sp.solve(sp.Eq(sol, kappa), t)[0]
+    return sp.factor(sp.expand_log(t_esc, force=True))
+
+
+def slow_manifold() -> dict[str, sp.Expr]:
+    """p*(lambda) solving dL/dp = 0, the reduced loss L(p*(lambda), lambda) and the flow dlambda/dt on it
+    (eq-slow-manifold)."""
+    L = aligned_loss()
+    pstar = sp.solve(sp.diff(L, p), p)[0]
+    return {"p": sp.simplify(pstar), "loss": sp.simplify(L.subs(p, pstar)),
+            "lambda_dot": sp.factor(sp.simplify(-sp.diff(L, lam).subs(p, pstar)))}
+
+
+@lru_cache(maxsize=None)
+def pair_loss() -> sp.Expr:
+    """Population loss on the pair manifold (eq-pair-manifold) for the target kappa e^{-c s} cos(omega s):
+    Sigma from the 2x2 Lyapunov equation solved as a linear system, the cross term Re v^T (z I - W)^{-1} u with
+    z = 1 + c - i omega written as a real rational function (eq-pair-loss)."""
+    u = sp.Matrix([x, y])
+    v = sp.Matrix([x, -y])
+    W = sp.Matrix([[al + ga, -be], [be, al - ga]])
+    A = W - sp.eye(2)
+    s11, s12, s22 = sp.symbols("s11 s12 s22")
+    S = sp.Matrix([[s11, s12], [s12, s22]])
+    eqs = A * S + S * A.T + u * u.T
+    Ssol = sp.solve([eqs[0, 0], eqs[0, 1], eqs[1, 1]], [s11, s12, s22], dict=True)[0]
+    quad = sp.factor((v.T * S.subs(Ssol) * v)[0])
+    re_z = 1 + c
+    M = sp.Matrix([[re_z - (al + ga), be], [-be, re_z - (al - ga)]])   # Re(z) I - W; z I - W = M - i omega I
+    # (M - i w I)^{-1} = adj(M - i w I) / det(M - i w I); split numerator and denominator into real and imaginary
+    adj = sp.Matrix([[M[1, 1], -M[0, 1]], [-M[1, 0], M[0, 0]]]) - sp.I * omega * sp.eye(2)
+    num = sp.expand((v.T * adj * u)[0])
+    det = sp.expand(M.det() - sp.I * omega * M.trace() - omega**2)
+    num_r, num_i = sp.re(num), sp.im(num)
+    det_r, det_i = sp.re(det), sp.im(det)
+    cross = (num_r * det_r + num_i * det_i) / (det_r**2 + det_i**2)
+    norm = kappa**2 * (1 / (4 * c) + c / (4 * (c**2 + omega**2)))
+    return (quad - 2 * kappa * cross + norm) / 2
+
+
+def pair_fixed_point() -> dict[sp.Symbol, sp.Expr]:
+    """The learned point (x, y, alpha, beta, gamma) = (sqrt(kappa), 0, 1 - c, omega, 0): u = v = sqrt(kappa) e+,
+    W|_S = (1 - c) I + omega J (eq-pair-fixed-point)."""
+    return {x: sp.sqrt(kappa), y: 0, al: 1 - c, be: omega, ga: 0}
+
+
+def pair_gradient_at_fixed_point() -> tuple[sp.Expr, list[sp.Expr]]:
+    """(loss, gradient) of :func:`pair_loss` at :func:`pair_fixed_point`, simplified: (0, [0, 0, 0, 0, 0])."""
+    L = pair_loss()
+    point = pair_fixed_point()
+    grad = [sp.simplify(sp.diff(L, q).subs(point)) for q in (x, y, al, be, ga)]
+    return sp.simplify(L.subs(point)), grad
+
+
+def pair_hessian_eigenvalues(c_star: float, omega_star: float, kappa_value: float = 1.0) -> np.ndarray:
+    """Eigenvalues of the Hessian of :func:`pair_loss` in (x, y, alpha, beta, gamma) at the fixed point, ascending;
+    one is zero: the direction of the conserved quantity x y + 2 beta gamma."""
+    L = pair_loss()
+    values = {c: c_star, omega: omega_star, kappa: kappa_value}
+    point = {q: sp.sympify(val).subs(values) for q, val in pair_fixed_point().items()}
+    H = sp.hessian(L, (x, y, al, be, ga)).subs(values).subs(point)
+    return np.linalg.eigvalsh(np.array(H.evalf(), dtype=float))
+
+
+def pair_conservation_rate() -> sp.Expr:
+    """d/dt (x y + 2 beta gamma) under dq/dt = -1/2 dL/dq on the pair manifold, exactly 0 by the invariance of the
+    filter under u -> G u, v -> G^{-T} v, W -> G W G^{-1} (eq-pair-conservation). Returned unsimplified: the
+    tests evaluate it at random points."""
+    L = pair_loss()
+    flow = {q: -sp.diff(L, q) / 2 for q in (x, y, al, be, ga)}
+    return flow[x] * y + x * flow[y] + 2 * flow[be] * ga + 2 * be * flow[ga]
+
+
+def rkhs_norm() -> tuple[sp.Expr, sp.Expr]:
+    """The lazy-regime argument (eq-rkhs-norm): with phi_k(s) = sigma^k s^k e^{-s} / k!, the target expands as
+    e^{-c s} = sum_k ((1 - c)/sigma)^k phi_k(s); returns (that series summed, the RKHS norm
+    sum_k ((1 - c)/sigma)^{2k}) — the norm equals sigma^2 / (sigma^2 - (1 - c)^2), finite iff |1 - c| < sigma."""
+    k = sp.symbols("k", integer=True, nonnegative=True)
+    q = (1 - c) / sigma
+    series = sp.simplify(sp.summation(q**k * sigma**k * s**k * sp.exp(-s) / sp.factorial(k), (k, 0, sp.oo)))
+    norm = sp.summation(q ** (2 * k), (k, 0, sp.oo))
+    if isinstance(norm, sp.Piecewise):
+        norm = norm.args[0][0]
+    return series, sp.simplify(norm)
+
+
+def lazy_kernel(s_value: float, s_prime: float, sigma_value: float) -> float:
+    """The N -> infinity read-out kernel u^T e^{A^T s} e^{A s'} u for |u| = 1 and W0 with iid N(0, sigma^2/N)
+    entries: e^{-(s + s')} I_0(2 sigma sqrt(s s')) = sum_k phi_k(s) phi_k(s') (eq-lazy-kernel)."""
+    from scipy.special import i0
+
+    return float(np.exp(-(s_value + s_prime)) * i0(2 * sigma_value * np.sqrt(s_value * s_prime)))

@@ -1,0 +1,108 @@
+"""Reduced models of a linear RNN learning a filter (book/p3_leaky_integrator.md, book/p3_oscillator.md).
+
+* The outlier ODE (eq-outlier-ode): one real outlier eigenvalue lambda of W with residue p, valid on the aligned
+  manifold u = a e, v = b e, W = W0 + lambda e e^T with balanced a = b (small initialisation, sigma -> 0).
+* The pair system (eq-pair-manifold): for W0 = 0 the dynamics stay in span(u0, v0); with |u0| = |v0| they stay on
+  u = x e+ + y e-, v = x e+ - y e-, W|_S = alpha I + beta J + gamma (e+ e+^T - e- e-^T), five variables that carry a
+  real outlier, two colliding real eigenvalues or a complex-conjugate pair alpha +- sqrt(gamma^2 - beta^2).
+
+Both are integrated with ``scipy.integrate.solve_ivp`` (LSODA); their right-hand sides are exact gradients of the
+population loss, so the reduced models share no code with the SymPy derivations that check them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from .linear_dynamics import Number, loss_and_gradients, target_modes, target_norm, target_transfer
+
+
+def initial_conditions(u0, v0) -> dict[str, float]:
+    """Reduced initial conditions from a network's read-in/read-out (eq-reduced-init): the growing mode u + v gives
+    p0 = |u0 + v0|^2 / 4 and x0 = |u0 + v0| / 2; the decaying mode gives y0 = |u0 - v0| / 2."""
+    u0, v0 = np.asarray(u0, dtype=float), np.asarray(v0, dtype=float)
+    if u0.ndim != 1 or u0.shape != v0.shape:
+        raise ValueError(f"u0 and v0 must be vectors of the same length; got {u0.shape} and {v0.shape}")
+    plus, minus = np.linalg.norm(u0 + v0) / 2, np.linalg.norm(u0 - v0) / 2
+    return {"p0": float(plus**2), "x0": float(plus), "y0": float(minus)}
+
+
+def _integrate(rhs, y0, t_max: float, n_points: int, what: str):
+    t = np.linspace(0.0, t_max, n_points)
+    try:
+        sol = solve_ivp(rhs, (0.0, t_max), y0, method="LSODA", t_eval=t, rtol=1e-10, atol=1e-12)
+    except ValueError as err:
+        raise ValueError(f"the {what} left the stable region: {err}") from None
+    if not sol.success:
+        raise ValueError(f"the {what} failed to integrate: {sol.message}")
+    return sol.t, sol.y
+
+
+def outlier_ode(p0: float, lambda0: float, c_star: Number, t_max: float, *, kappa: Number = 1.0,
+                omega: Number = 0.0, n_points: int = 200) -> dict[str, np.ndarray]:
+    """The 2-D outlier ODE (eq-outlier-ode) for any target with Laplace transform F*, d = 1 - lambda:
+
+    dp/dt = 2 p [F*(d) - p / (2 d)],   dlambda/dt = -p^2 / (4 d^2) - p F*'(d),
+
+    for the leaky integrator F*(d) = kappa / (d + c). Returns time, p, lambda and the aligned loss
+    L = 1/2 [p^2 / (2 d) - 2 p F*(d) + ||f*||^2] (eq-aligned-loss).
+    """
+    modes = target_modes(c_star, kappa, omega)
+    if not p0 > 0 or not lambda0 < 1 or not t_max > 0 or n_points < 2:
+        raise ValueError(f"need p0 > 0, lambda0 < 1, t_max > 0 and n_points >= 2; got {p0!r}, {lambda0!r}, "
+                         f"{t_max!r}, {n_points!r}")
+
+    def rhs(_, y):
+        p, lam = y
+        d = 1.0 - lam
+        if not d > 0:
+            raise ValueError(f"lambda = {lam:.6f} reached the stability edge 1")
+        return [2 * p * (target_transfer(d, *modes) - p / (2 * d)),
+                -(p**2) / (4 * d**2) - p * target_transfer(d, *modes, derivative=True)]
+
+    t, (p, lam) = _integrate(rhs, [p0, lambda0], t_max, n_points, "outlier ODE")
+    d = 1.0 - lam
+    loss = 0.5 * (p**2 / (2 * d) - 2 * p * target_transfer(d, *modes) + target_norm(*modes))
+    return {"time": t, "p": p, "lambda": lam, "loss": loss}
+
+
+def pair_network(x: float, y: float, alpha: float, beta: float, gamma: float):
+    """(u, v, W) in the basis (e+, e-) of the plane S: u = (x, y), v = (x, -y), W = [[alpha + gamma, -beta],
+    [beta, alpha - gamma]] (eq-pair-manifold)."""
+    return (np.array([x, y]), np.array([x, -y]),
+            np.array([[alpha + gamma, -beta], [beta, alpha - gamma]]))
+
+
+def pair_loss_and_gradient(q, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0):
+    """Population loss of :func:`pair_network` ``(*q)`` and its gradient in q = (x, y, alpha, beta, gamma), by the
+    chain rule through the exact 2x2 network gradients."""
+    u, v, W = pair_network(*q)
+    loss, (gu, gv, gW), _ = loss_and_gradients(u, v, W, c_star, kappa, omega)
+    grad = np.array([gu[0] + gv[0], gu[1] - gv[1], gW[0, 0] + gW[1, 1], gW[1, 0] - gW[0, 1], gW[0, 0] - gW[1, 1]])
+    return loss, grad
+
+
+def pair_eigenvalues(alpha, beta, gamma) -> np.ndarray:
+    """Eigenvalues alpha +- sqrt(gamma^2 - beta^2) of W|_S (a conjugate pair iff beta^2 > gamma^2), shape (..., 2)."""
+    root = np.sqrt(np.asarray(gamma, dtype=complex) ** 2 - np.asarray(beta, dtype=complex) ** 2)
+    return np.stack([alpha + root, alpha - root], axis=-1)
+
+
+def pair_ode(x0: float, y0: float, c_star: Number, t_max: float, *, kappa: Number = 1.0, omega: Number = 0.0,
+             alpha0: float = 0.0, beta0: float = 0.0, gamma0: float = 0.0,
+             n_points: int = 400) -> dict[str, np.ndarray]:
+    """Gradient flow on the pair manifold, dq/dt = -1/2 dL/dq for q = (x, y, alpha, beta, gamma) (eq-pair-flow; the
+    1/2 is the induced metric: each coordinate direction has squared norm 2). Returns time, the five variables,
+    loss, the two eigenvalues of W|_S and the conserved quantity x y + 2 beta gamma (eq-pair-conservation)."""
+    modes = target_modes(c_star, kappa, omega)
+    if not t_max > 0 or n_points < 2:
+        raise ValueError(f"need t_max > 0 and n_points >= 2; got {t_max!r}, {n_points!r}")
+    t, Y = _integrate(lambda _, q: -0.5 * pair_loss_and_gradient(q, *modes)[1],
+                      [x0, y0, alpha0, beta0, gamma0], t_max, n_points, "pair system")
+    out = dict(zip(("x", "y", "alpha", "beta", "gamma"), Y))
+    out["time"] = t
+    out["loss"] = np.array([pair_loss_and_gradient(q, *modes)[0] for q in Y.T])
+    out["eigenvalues"] = pair_eigenvalues(out["alpha"], out["beta"], out["gamma"])
+    out["conserved"] = out["x"] * out["y"] + 2 * out["beta"] * out["gamma"]
+    return out

@@ -1,0 +1,76 @@
+"""Reduced models against full gradient descent and against each other."""
+
+import numpy as np
+import pytest
+
+from learnability import linear_dynamics as ld
+from learnability import reduced
+
+
+def equal_norm_pair(N=8, s0=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    u0, v0 = rng.normal(size=N), rng.normal(size=N)
+    return u0 * s0 / np.linalg.norm(u0), v0 * s0 / np.linalg.norm(v0)
+
+
+def test_pair_network_loss_matches_the_full_network_in_the_plane():
+    """The 5 variables embed into R^N via e+ = (u0 + v0)/|u0 + v0|, e- = (u0 - v0)/|u0 - v0|; the loss is equal."""
+    u0, v0 = equal_norm_pair()
+    ep, em = (u0 + v0) / np.linalg.norm(u0 + v0), (u0 - v0) / np.linalg.norm(u0 - v0)
+    q = (0.8, 0.1, 0.3, 0.6, -0.2)
+    x, y, al, be, ga = q
+    u, v = x * ep + y * em, x * ep - y * em
+    W = al * (np.outer(ep, ep) + np.outer(em, em)) + be * (np.outer(em, ep) - np.outer(ep, em)) \
+        + ga * (np.outer(ep, ep) - np.outer(em, em))
+    for omega in (0.0, 2.0):
+        assert reduced.pair_loss_and_gradient(q, 0.3, 1.0, omega)[0] == pytest.approx(
+            ld.population_loss(u, v, W, 0.3, 1.0, omega), rel=1e-12)
+
+
+@pytest.mark.parametrize("omega,t_max", [(0.0, 15.0), (2.0, 150.0)])
+def test_full_descent_from_w0_zero_follows_the_pair_flow(omega, t_max):
+    """W0 = 0 and |u0| = |v0|: full GD stays on the pair manifold; the gap to the flow is O(lr)."""
+    u0, v0 = equal_norm_pair()
+    ic = reduced.initial_conditions(u0, v0)
+    flow = reduced.pair_ode(ic["x0"], ic["y0"], 0.3, t_max, omega=omega, n_points=int(t_max) + 1)
+    gaps = []
+    for lr in (0.04, 0.02):
+        gd = ld.gradient_descent(u0, v0, np.zeros((8, 8)), 0.3, omega=omega, lr=lr, steps=int(t_max / lr),
+                                 record_every=int(round(1 / lr)))
+        gaps.append(np.abs(gd["loss"] - flow["loss"]).max())
+    assert gaps[1] < 0.6 * gaps[0] and gaps[1] < 0.02         # first order in lr, and small
+    top = gd["eigenvalues"][-1][np.argsort(-np.abs(gd["eigenvalues"][-1]))[:2]]
+    assert np.sort_complex(top) == pytest.approx(np.sort_complex(flow["eigenvalues"][-1]), abs=1e-4)
+    assert np.ptp(flow["conserved"]) < 1e-8
+
+
+def test_outlier_ode_is_the_pair_flow_without_the_antisymmetric_seed():
+    """y -> 0: the pair flow's real outlier and loss follow the 2-D outlier ODE (p = x^2)."""
+    x0 = 0.03
+    pair = reduced.pair_ode(x0, 1e-9, 0.3, 15.0, n_points=31)
+    ode = reduced.outlier_ode(x0**2, 0.0, 0.3, 15.0, n_points=31)
+    assert np.abs(pair["loss"] - ode["loss"]).max() < 1e-7
+    assert np.abs(pair["eigenvalues"][:, 0].real - ode["lambda"]).max() < 1e-6
+    assert np.abs(pair["x"] ** 2 - ode["p"]).max() < 1e-6
+
+
+def test_outlier_ode_fixed_point_for_several_targets():
+    ode = reduced.outlier_ode(1e-3, 0.0, 0.5, 60.0)
+    assert ode["lambda"][-1] == pytest.approx(0.5, abs=1e-7) and ode["loss"][-1] < 1e-12
+    # the oscillator's best single real pole: the ODE settles where d F*(d)^2 is maximal (a saddle of the pair flow)
+    osc = reduced.outlier_ode(1e-3, 0.0, 0.3, 1000.0, omega=2.0)   # slow final approach
+    d = np.linspace(0.05, 10, 200001)
+    dbest = d[np.argmax(d * ld.target_transfer(d, 0.3, 1.0, 2.0) ** 2)]
+    assert 1 - osc["lambda"][-1] == pytest.approx(dbest, rel=1e-5)
+    assert osc["p"][-1] == pytest.approx(2 * dbest * ld.target_transfer(dbest, 0.3, 1.0, 2.0), rel=1e-5)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: reduced.initial_conditions(np.ones(3), np.ones(2)), "same length"),
+    (lambda: reduced.outlier_ode(0.1, 1.5, 0.5, 10.0), "lambda0 < 1"),
+    (lambda: reduced.outlier_ode(0.1, 0.0, -0.5, 10.0), "c_star must be positive"),
+    (lambda: reduced.pair_ode(0.1, 0.1, 0.5, -1.0), "t_max > 0"),
+])
+def test_bad_arguments_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
