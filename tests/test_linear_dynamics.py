@@ -136,3 +136,4 @@ def test_gradient_descent_learns_the_outlier_and_matches_the_ode():
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 import sympy as sp
+from scipy.special import i0
 
 p, lam, s, t = sp.symbols("p lambda s t", real=True)
 c, kappa, sigma, p0 = sp.symbols("c kappa sigma p_0", positive=True)
@@ -183,6 +184,4 @@ def rkhs_norm() -> tuple[sp.Expr, sp.Expr]:
 def lazy_kernel(s_value: float, s_prime: float, sigma_value: float) -> float:
     """The N -> infinity read-out kernel u^T e^{A^T s} e^{A s'} u for |u| = 1 and W0 with iid N(0, sigma^2/N)
     entries: e^{-(s + s')} I_0(2 sigma sqrt(s s')) = sum_k phi_k(s) phi_k(s') (eq-lazy-kernel)."""
-    from scipy.special import i0
-
     return float(np.exp(-(s_value + s_prime)) * i0(2 * sigma_value * np.sqrt(s_value * s_prime)))
