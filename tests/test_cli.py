@@ -54,3 +54,20 @@ def test_run_caches_and_reuses_a_result(tmp_path):
     assert len(list((tmp_path / "stable_means").glob("*.pkl"))) == 1
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     assert again.returncode == 0 and len(list((tmp_path / "stable_means").glob("*.pkl"))) == 1
+
+
+def test_run_with_seeds_and_out(tmp_path):
+    import os
+    import pickle
+
+    env = {**os.environ, "LEARNABILITY_CACHE": str(tmp_path / "cache")}
+    base = [sys.executable, "-m", "learnability.cli", "run", "stable_means"]
+    out = subprocess.run(base + ["--seeds", "3", "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
+                         text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    with (tmp_path / "out" / "stable_means-book.pkl").open("rb") as fh:
+        assert pickle.load(fh).config.seed == 3
+    bad = subprocess.run(base + ["--seeds", "1,x"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "comma-separated integers" in bad.stderr
+    two = subprocess.run(base + ["--seeds", "1,2"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert two.returncode != 0 and "takes one seed" in two.stderr

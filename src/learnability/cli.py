@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -44,8 +45,27 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_seeds(config, text: str | None, name: str):
+    """``config`` with its seeds replaced by the comma-separated integers in ``text`` (a ``seeds`` tuple field, or a
+    single ``seed`` field given one value)."""
+    if text is None:
+        return config
+    try:
+        seeds = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise SystemExit(f"learnability: --seeds takes comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+    fields = {f.name for f in dataclasses.fields(config)}
+    if "seeds" in fields:
+        return dataclasses.replace(config, seeds=seeds)
+    if "seed" in fields and len(seeds) == 1:
+        return dataclasses.replace(config, seed=seeds[0])
+    if "seed" in fields:
+        raise SystemExit(f"learnability: experiment {name!r} takes one seed (--seeds N); got {len(seeds)}")
+    raise SystemExit(f"learnability: experiment {name!r} has no seeds to set")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    """Run (or load from the cache) one experiment at book or full scale."""
+    """Run (or load from the cache) one experiment at book or full scale; optionally copy the result to --out."""
     import time
 
     from .experiments import load
@@ -55,11 +75,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         module = load(args.name)
     except ValueError as err:
         raise SystemExit(f"learnability: {err}") from None
-    config = getattr(module.Config, args.scale)()
+    config = _with_seeds(getattr(module.Config, args.scale)(), args.seeds, args.name)
     start = time.perf_counter()
     module.run(config, force=args.force)
     path = cache_dir() / args.name / f"{cache_key(args.name, config)}.pkl"
     print(f"{args.name} ({args.scale} scale): {time.perf_counter() - start:.1f} s; result cached at {path}")
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        target = args.out / f"{args.name}-{args.scale}.pkl"
+        shutil.copyfile(path, target)
+        print(f"copied to {target} (a pickled Result; load it with pickle.load)")
     return 0
 
 
@@ -97,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="experiment name, as `learnability list` prints it")
     p.add_argument("--scale", choices=("book", "full"), default="book", help="book (CPU, minutes) or full (paper size)")
     p.add_argument("--force", action="store_true", help="recompute even if a cached result exists")
+    p.add_argument("--seeds", help="comma-separated seeds replacing the preset's, e.g. 0,1,2")
+    p.add_argument("--out", type=Path, help="also copy the result (a pickle) into this folder")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("jacobians", help="check every cell's Jacobian: SymPy vs analytic vs autograd")
     p.add_argument("--layer-norm", action="store_true", help="cells with LayerNorm on the candidate")
