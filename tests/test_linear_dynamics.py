@@ -137,3 +137,13 @@ def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
 
+
+
+def test_pair_formation_time():
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    z = np.array([[0.05 + 0.04j, 0.05 - 0.04j, 0.3], [0.05 + 0.04j, 0.05 - 0.04j, 0.4],
+                  [0.05 + 0.04j, 0.5 + 0.2j, 0.5 - 0.2j], [0.1, 0.7 + 2j, 0.7 - 2j]])
+    assert ld.pair_formation_time(t, z) == 0.0                  # the complex bulk counts at radius 0
+    assert ld.pair_formation_time(t, z, radius=0.2) == 2.0
+    with pytest.raises(ValueError, match="no conjugate pair"):
+        ld.pair_formation_time(t, z.real)

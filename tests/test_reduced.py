@@ -59,10 +59,12 @@ def test_outlier_ode_fixed_point_for_several_targets():
     assert ode["lambda"][-1] == pytest.approx(0.5, abs=1e-7) and ode["loss"][-1] < 1e-12
     # the oscillator's best single real pole: the ODE settles where d F*(d)^2 is maximal (a saddle of the pair flow)
     osc = reduced.outlier_ode(1e-3, 0.0, 0.3, 1000.0, omega=2.0)   # slow final approach
-    d = np.linspace(0.05, 10, 200001)
-    dbest = d[np.argmax(d * ld.target_transfer(d, 0.3, 1.0, 2.0) ** 2)]
-    assert 1 - osc["lambda"][-1] == pytest.approx(dbest, rel=1e-5)
-    assert osc["p"][-1] == pytest.approx(2 * dbest * ld.target_transfer(dbest, 0.3, 1.0, 2.0), rel=1e-5)
+    best = reduced.best_single_pole(0.3, 1.0, 2.0)
+    assert osc["lambda"][-1] == pytest.approx(best["lambda"], rel=1e-5)
+    assert osc["p"][-1] == pytest.approx(best["p"], rel=1e-5)
+    assert osc["loss"][-1] == pytest.approx(best["loss"], rel=1e-8)
+    # the leaky integrator's best single pole is the target itself
+    assert reduced.best_single_pole(0.5)["lambda"] == pytest.approx(0.5, abs=1e-8)
 
 
 @pytest.mark.parametrize("call,match", [

@@ -123,6 +123,12 @@ def _lyapunov(T: np.ndarray, Q: np.ndarray, b: np.ndarray, transpose: bool) -> n
     return Q @ (Y / scale) @ Q.T
 
 
+def _resolvent(W: np.ndarray, b: np.ndarray, c: np.ndarray, w: np.ndarray) -> list[np.ndarray]:
+    """(z_k I - W)^{-1} b for each target mode, z_k = 1 + c_k - i omega_k (complex vectors)."""
+    eye = np.eye(W.shape[0])
+    return [np.linalg.solve(z * eye - W, b) for z in 1.0 + c - 1j * w]
+
+
 def loss_and_gradients(u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *,
                        gradients: bool = True):
     """(loss, (dL/du, dL/dv, dL/dW) or None, eigenvalues of W) of the population loss (eq-population-loss):
@@ -135,18 +141,14 @@ def loss_and_gradients(u, v, W, c_star: Number, kappa: Number = 1.0, omega: Numb
     u, v, W = _as_network(u, v, W)
     c, k, w = target_modes(c_star, kappa, omega)
     T, Q, eigs = _stable_schur(W)
-    N = u.size
     Sigma = _lyapunov(T, Q, u, transpose=False)
-    Ru, RTv = [], []
-    for z in 1.0 + c - 1j * w:
-        M = z * np.eye(N) - W
-        Ru.append(np.linalg.solve(M, u))
-        RTv.append(np.linalg.solve(M.T, v))
+    Ru = _resolvent(W, u, c, w)
     cross = sum(kk * np.real(v @ ru) for kk, ru in zip(k, Ru))
     loss = 0.5 * float(v @ Sigma @ v - 2 * cross + target_norm(c, k, w))
     if not gradients:
         return loss, None, eigs
     P = _lyapunov(T, Q, v, transpose=True)
+    RTv = _resolvent(W.T, v, c, w)
     gu = P @ u - sum(kk * np.real(x) for kk, x in zip(k, RTv))
     gv = Sigma @ v - sum(kk * np.real(x) for kk, x in zip(k, Ru))
     gW = P @ Sigma - sum(kk * np.real(np.outer(a, b)) for kk, a, b in zip(k, RTv, Ru))
@@ -248,7 +250,7 @@ def readout_flow(u, W, c_star: Number, times: Sequence[float], kappa: Number = 1
         raise ValueError("times must be a 1-D sequence of non-negative numbers")
     T, Q, _ = _stable_schur(W)
     Sigma = _lyapunov(T, Q, u, transpose=False)
-    b = sum(kk * np.real(np.linalg.solve((1 + cc - 1j * ww) * np.eye(u.size) - W, u)) for cc, kk, ww in zip(c, k, w))
+    b = sum(kk * np.real(x) for kk, x in zip(k, _resolvent(W, u, c, w)))
     lam, vecs = np.linalg.eigh(Sigma)
     lam = np.clip(lam, 0.0, None)
     beta = vecs.T @ b
@@ -285,3 +287,15 @@ def time_to_fraction(time: np.ndarray, loss: np.ndarray, fraction: float = 0.5) 
     if i == 0:
         return float(time[0])
     return float(np.interp(level, [loss[i], loss[i - 1]], [time[i], time[i - 1]]))
+
+
+def pair_formation_time(time: np.ndarray, eigenvalues: np.ndarray, radius: float = 0.0, tol: float = 1e-6) -> float:
+    """First recorded time at which W has a non-real eigenvalue (|Im| > tol) of modulus above ``radius``: the moment a
+    conjugate pair of outliers exists (radius = 0 for the reduced system, ~ 2 sigma to ignore the complex bulk)."""
+    time, z = np.asarray(time, dtype=float), np.asarray(eigenvalues, dtype=complex)
+    if z.ndim != 2 or z.shape[0] != time.size or radius < 0:
+        raise ValueError(f"eigenvalues must have shape (len(time), n) and radius >= 0; got {z.shape}, {radius!r}")
+    hit = ((np.abs(z.imag) > tol) & (np.abs(z) > radius)).any(axis=1)
+    if not hit.any():
+        raise ValueError("no conjugate pair outside the given radius was recorded; train longer")
+    return float(time[np.argmax(hit)])

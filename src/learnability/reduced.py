@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.integrate import solve_ivp
+from scipy.optimize import minimize_scalar
 
 from .linear_dynamics import Number, loss_and_gradients, target_modes, target_norm, target_transfer
 
@@ -65,6 +66,23 @@ def outlier_ode(p0: float, lambda0: float, c_star: Number, t_max: float, *, kapp
     d = 1.0 - lam
     loss = 0.5 * (p**2 / (2 * d) - 2 * p * target_transfer(d, *modes) + target_norm(*modes))
     return {"time": t, "p": p, "lambda": lam, "loss": loss}
+
+
+def best_single_pole(c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *, d_max: float = 50.0) -> dict:
+    """The best one-real-pole fit p e^{-d s} of the target, a fixed point of eq-outlier-ode: for fixed d the aligned
+    loss is minimal at p = 2 d F*(d), leaving L = 1/2 (||f*||^2 - 2 d F*(d)^2), so d maximises d F*(d)^2 (the saddle
+    the oscillator's first stage approaches). Returns d, lambda = 1 - d, p and the loss."""
+    modes = target_modes(c_star, kappa, omega)
+    if not d_max > 0:
+        raise ValueError(f"d_max must be positive; got {d_max!r}")
+    gain = lambda d: d * target_transfer(d, *modes) ** 2  # noqa: E731
+    grid = np.geomspace(1e-4, d_max, 20001)
+    i = int(np.argmax(gain(grid)))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    d = float(minimize_scalar(lambda x: -gain(x), bounds=(lo, hi), method="bounded",
+                              options={"xatol": 1e-12}).x)
+    F = float(target_transfer(d, *modes))
+    return {"d": d, "lambda": 1.0 - d, "p": 2 * d * F, "loss": 0.5 * (target_norm(*modes) - 2 * d * F**2)}
 
 
 def pair_network(x: float, y: float, alpha: float, beta: float, gamma: float):

@@ -19,7 +19,8 @@ from tqdm import tqdm
 from .linear_dynamics import Number, population_loss, target_modes
 
 
-def _tensors(u, v, W, dtype=torch.float64) -> tuple[Tensor, Tensor, Tensor]:
+def _tensors(u, v, W, dtype=torch.float64) -> tuple[Tensor, Tensor, Tensor, float]:
+    """(u, v, W) as tensors (arrays are converted to ``dtype``) and the stability gap 1 - max Re eig(W) > 0."""
     u, v, W = (x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x), dtype=dtype) for x in (u, v, W))
     if u.dim() != 1 or v.shape != u.shape or W.shape != (u.numel(), u.numel()):
         raise ValueError(f"need u, v of shape (N,) and W of shape (N, N); got {tuple(u.shape)}, {tuple(v.shape)}, "
@@ -27,7 +28,7 @@ def _tensors(u, v, W, dtype=torch.float64) -> tuple[Tensor, Tensor, Tensor]:
     top = float(torch.linalg.eigvals(W.detach()).real.max())
     if not top < 1:
         raise ValueError(f"unstable network: max Re eig(W) = {top:.6f} >= 1, the stationary loss is infinite")
-    return u, v, W
+    return u, v, W, 1.0 - top
 
 
 def population_loss_torch(u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *,
@@ -39,10 +40,9 @@ def population_loss_torch(u, v, W, c_star: Number, kappa: Number = 1.0, omega: N
     integrand (width ~ a at w = 0, or near a target or network frequency) is resolved.
     """
     c, k, w = target_modes(c_star, kappa, omega)
-    u, v, W = _tensors(u, v, W)
+    u, v, W, gap = _tensors(u, v, W)
     if panels < 1 or order < 2:
         raise ValueError(f"need panels >= 1 and order >= 2; got {panels!r}, {order!r}")
-    gap = 1.0 - float(torch.linalg.eigvals(W.detach()).real.max())
     scale = min(float(c.min()), gap)
     nodes, weights = np.polynomial.legendre.leggauss(order)
     edges = np.linspace(0.0, np.pi / 2, panels + 1)
@@ -75,7 +75,7 @@ def simulate(u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, 
     """(y, y*) of shape (batch, steps): Euler-Maruyama trials from h = 0 of the network and of the target, both
     driven by the same noise increments sqrt(dt) xi_k (eq-em-loss). Differentiable in u, v, W."""
     c, k, w = target_modes(c_star, kappa, omega)
-    u, v, W = _tensors(u, v, W)
+    u, v, W, _ = _tensors(u, v, W)
     if batch < 1 or steps < 1 or not 0 < dt <= 0.5:
         raise ValueError(f"need batch >= 1, steps >= 1 and 0 < dt <= 0.5; got {batch!r}, {steps!r}, {dt!r}")
     dtype = u.dtype
@@ -111,7 +111,7 @@ def expected_sampled_loss(u, v, W, c_star: Number, kappa: Number = 1.0, omega: N
     E loss = 1/2 mean_{n = burn_in..steps-1} dt sum_{j <= n} g_j^2 (eq-em-loss); it tends to eq-population-loss
     as dt -> 0 and burn_in dt -> infinity."""
     c, k, w = target_modes(c_star, kappa, omega)
-    u, v, W = (x.detach() for x in _tensors(u, v, W))
+    u, v, W = (x.detach() for x in _tensors(u, v, W)[:3])
     if not 0 <= burn_in < steps:
         raise ValueError(f"need 0 <= burn_in < steps; got burn_in={burn_in!r}, steps={steps!r}")
     dtype = u.dtype

@@ -11,6 +11,15 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+class Preset:
+    """Base of every experiment's frozen ``Config``: its field defaults are the full (paper-sized) scale, so
+    :meth:`full` is the default config; each ``Config`` defines ``book()``, the CI-sized preset."""
+
+    @classmethod
+    def full(cls):
+        return cls()
+
+
 EXPERIMENTS: dict[str, tuple[str, str, str]] = {
     "stable_means": ("learnability.experiments.stable_means",
                      "concentration of SaS sample means and the tail-index estimators compared", "p2_stable_means"),

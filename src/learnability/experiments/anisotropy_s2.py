@@ -19,6 +19,7 @@ from .. import tasks
 from ..anisotropy import anisotropy, gradient_covariance_stats, per_example_gradients
 from ..training import build_model, masked_mse, train
 from ..transport import jacobians, transport_by_lag
+from . import Preset
 from .cache import cached
 
 RUNS = (("plain", "adam", 1e-3), ("scalar", "sgd", 1e-2), ("multi", "sgd", 1e-2), ("plain", "sgd", 1e-2),
@@ -26,7 +27,7 @@ RUNS = (("plain", "adam", 1e-3), ("scalar", "sgd", 1e-2), ("multi", "sgd", 1e-2)
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Preset):
     runs: tuple[tuple[str, str, float], ...] = RUNS
     tasks: tuple[str, ...] = ("adding", "copy", "ar2", "movingavg", "delaysum", "narma10")
     T: int = 120
@@ -54,10 +55,6 @@ class Config:
         """About a minute on 2 CPU cores: T = 40, n = 32, 100 steps, one seed, fewer probes."""
         return replace(cls(), T=40, hidden=32, batch=32, steps=100, probe=16, lags=(1, 2, 4, 8, 16, 32), pairs=16,
                        grad_examples=48, seeds=(1,))
-
-    @classmethod
-    def full(cls) -> "Config":
-        return cls()
 
 
 @dataclass

@@ -17,11 +17,12 @@ import torch
 from tqdm import tqdm
 
 from ..stable import concentration_exponent, sas_means
+from . import Preset
 from .cache import cached
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Preset):
     alphas: tuple[float, ...] = (1.2, 1.5, 1.8)
     n_min: int = 10
     n_max: int = 10000

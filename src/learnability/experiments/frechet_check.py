@@ -17,11 +17,12 @@ from tqdm import tqdm
 
 from ..cells import make_cell
 from ..transport import expansion_error, jacobian_split, ordered_product, spectral_norm
+from . import Preset
 from .cache import cached
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Preset):
     kinds: tuple[str, ...] = ("scalar", "multi")
     splits: tuple[str, ...] = ("gate", "retention")
     T: int = 100
@@ -41,10 +42,6 @@ class Config:
     def book(cls) -> "Config":
         """A few seconds on 2 CPU cores."""
         return replace(cls(), T=60, hidden=32, seeds=(0, 1, 2))
-
-    @classmethod
-    def full(cls) -> "Config":
-        return cls()
 
 
 @dataclass

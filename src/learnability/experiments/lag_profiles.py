@@ -25,13 +25,14 @@ from ..effective_lr import gate_product_profile
 from ..timescales import retention_trajectory
 from ..training import build_model, train
 from ..transport import iter_transport_by_lag, jacobians, lag_profile, spectral_norm
+from . import Preset
 from .cache import cached
 
 VARIANTS = ("exact", "gate_term", "reversed", "power5", "offbyone", "code")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Preset):
     kinds: tuple[str, ...] = ("leaky", "scalar", "multi")
     alpha: float = 0.8
     task: str = "adding"
@@ -62,10 +63,6 @@ class Config:
     def book(cls) -> "Config":
         """About 40 s on 2 CPU cores: shorter sequences, fewer neurons, steps and seeds."""
         return replace(cls(), T=40, hidden=32, steps=300, checkpoints=(0, 100, 200, 300), max_lag=20, seeds=(1, 2))
-
-    @classmethod
-    def full(cls) -> "Config":
-        return cls()
 
 
 @dataclass

@@ -20,11 +20,12 @@ from .. import integrator_theory as theory
 from ..linear_dynamics import gradient_descent, init_network, time_to_fraction
 from ..reduced import initial_conditions, outlier_ode
 from ..sampled_noise import bptt_descent
+from . import Preset
 from .cache import cached
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Preset):
     """Defaults are the full scale; :meth:`book` shrinks N, seeds and the sampled-noise run."""
 
     N: int = 200
@@ -58,10 +59,6 @@ class Config:
         """About 40 s on 2 CPU cores: N = 60, two seeds, lr 0.01, a smaller sampled-noise run."""
         return replace(cls(), N=60, lr=0.01, seeds=(0, 1), s0_sweep=(0.1, 0.01, 0.001), bptt_N=20,
                        bptt_batch=64, bptt_lr=0.05, bptt_trial=20.0, bptt_burn_in=10.0)
-
-    @classmethod
-    def full(cls) -> "Config":
-        return cls()
 
 
 @dataclass

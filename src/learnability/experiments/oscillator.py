@@ -17,11 +17,12 @@ from tqdm import tqdm
 
 from ..linear_dynamics import gradient_descent, init_network
 from ..reduced import initial_conditions, outlier_ode, pair_ode
+from . import Preset
 from .cache import cached
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Preset):
     """Defaults are the full scale; :meth:`book` uses N = 40 and a larger step."""
 
     c_star: float = 0.3
@@ -48,10 +49,6 @@ class Config:
     def book(cls) -> "Config":
         """About 40 s on 2 CPU cores: N = 40, one seed, lr 0.02 (0.01 for the two-timescale target)."""
         return replace(cls(), N=40, lr=0.02, seeds=(0,), multi_lr=0.01, t_max=200.0)
-
-    @classmethod
-    def full(cls) -> "Config":
-        return cls()
 
 
 @dataclass

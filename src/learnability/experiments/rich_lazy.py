@@ -16,11 +16,12 @@ import numpy as np
 from tqdm import tqdm
 
 from ..linear_dynamics import gradient_descent, init_network, readout_flow, target_norm
+from . import Preset
 from .cache import cached
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Preset):
     """Defaults are the full scale; :meth:`book` shrinks N and the seeds."""
 
     N: int = 800
@@ -46,10 +47,6 @@ class Config:
         """About 30 s on 2 CPU cores: N = 300 and two seeds for the crossover, N = 60 for the regimes."""
         return replace(cls(), N=300, seeds=(0, 1), c_grid=tuple(round(0.1 * i - 0.05, 2) for i in range(1, 11)) + (1.0,),
                        regime_N=60)
-
-    @classmethod
-    def full(cls) -> "Config":
-        return cls()
 
 
 @dataclass

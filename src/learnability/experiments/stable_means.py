@@ -16,11 +16,12 @@ import torch
 from tqdm import tqdm
 
 from ..stable import mcculloch_table, sample_sas, sas_means, tail_index
+from . import Preset
 from .cache import cached
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Preset):
     """Defaults are the full scale; :meth:`book` shrinks repetitions and estimator samples."""
 
     alphas: tuple[float, ...] = (0.8, 1.0, 1.2, 1.5, 1.8, 2.0)
@@ -43,10 +44,6 @@ class Config:
     def book(cls) -> "Config":
         """About 20 s on 2 CPU cores."""
         return replace(cls(), reps=1000, est_sizes=(1000, 10000, 100000), est_reps=4)
-
-    @classmethod
-    def full(cls) -> "Config":
-        return cls()
 
 
 @dataclass
