@@ -1,0 +1,88 @@
+"""extension: decay fits on exact families, Jacobian checks that catch a wrong Jacobian, and the report for a
+cell registered here (with and without a retention), built-ins through the same path."""
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from learnability import cells, extension
+
+
+@pytest.mark.parametrize("regime,f,rate", [
+    ("exponential", lambda l: 2.0 * np.exp(-l / 7.0), 7.0),
+    ("power law", lambda l: 3.0 * l ** -1.3, 1.3),
+    ("logarithmic", lambda l: 0.5 * np.log(l) ** -2.0, 2.0),
+])
+def test_fit_decay_recovers_each_family(regime, f, rate):
+    lags = np.arange(2, 80)         # lag 1 is left out by the fit anyway (ln 1 = 0)
+    fit = extension.fit_decay(lags, f(lags.astype(float)))
+    assert fit["regime"] == regime and fit["rate"] == pytest.approx(rate, rel=1e-9)
+
+
+@cells.register("ext_test_mgu")
+class MinimalGatedUnit(cells.Cell):
+    def __init__(self, input_size, hidden_size, **options):
+        super().__init__(input_size, hidden_size, **options)
+        n, m = hidden_size, input_size
+        self.W_f, self.U_f, self.b_f = self._uniform(n, n), self._uniform(n, m), self._bias(n, value=-2.0)
+        self.W, self.U, self.b = self._uniform(n, n), self._uniform(n, m), self._bias(n)
+
+    def gate(self, x, h):
+        return torch.sigmoid(self._affine(self.W_f, self.U_f, self.b_f, h, x))
+
+    def step(self, x, h):
+        f = self.gate(x, h)
+        return (1 - f) * h + f * torch.tanh(self._affine(self.W, self.U, self.b, f * h, x))
+
+    def retention(self, x, h):
+        return 1 - self.gate(x, h)
+
+
+def mgu_sympy(h, x, P):
+    f = (P["W_f"] * h + P["U_f"] * x + P["b_f"]).applyfunc(lambda e: 1 / (1 + sp.exp(-e)))
+    cand = (P["W"] * f.multiply_elementwise(h) + P["U"] * x + P["b"]).applyfunc(sp.tanh)
+    return h + f.multiply_elementwise(cand - h)
+
+
+@cells.register("ext_test_no_retention")
+class NoRetention(cells.Cell):
+    def __init__(self, input_size, hidden_size, **options):
+        super().__init__(input_size, hidden_size, **options)
+        self.W, self.U = self._uniform(hidden_size, hidden_size), self._uniform(hidden_size, input_size)
+
+    def step(self, x, h):
+        return 0.5 * h + 0.5 * torch.tanh(self._affine(self.W, self.U, None, h, x))
+
+
+def test_report_for_a_registered_cell_with_sympy_form():
+    rep = extension.cell_report("ext_test_mgu", hidden_size=6, T=30, sympy_step=mgu_sympy, sympy_size=3)
+    assert rep["checks"]["fd"] < 1e-8 and rep["checks"]["sympy"] < 1e-12 and "analytic" not in rep["checks"]
+    assert set(rep["envelopes"]) == {"order 0", "order 1", "exact"}
+    assert rep["envelopes"]["exact"][0] == 1.0 and np.all(np.diff(rep["windows"]) >= 0)
+
+
+def test_report_without_retention_keeps_the_exact_envelope():
+    rep = extension.cell_report("ext_test_no_retention", hidden_size=5, T=20)
+    assert set(rep["envelopes"]) == {"exact"}
+
+
+def test_builtin_cells_take_the_same_path_and_a_wrong_sympy_form_is_caught():
+    rep = extension.cell_report("multi", hidden_size=6, T=20, cell_options={"gate_init": 0.1})
+    assert rep["checks"]["analytic"] < 1e-12 and rep["checks"]["fd"] < 1e-8
+    wrong = lambda h, x, P: mgu_sympy(h, x, P) * 1.01  # noqa: E731
+    cell = cells.make_cell("ext_test_mgu", 2, 3, dtype=torch.float64, seed=0)
+    xs = torch.randn(2, 8, 2, dtype=torch.float64)
+    assert extension.jacobian_checks(cell, xs, wrong)["sympy"] > 1e-4
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: extension.fit_decay([1, 2], [1.0, 0.5]), "equal length >= 3"),
+    (lambda: extension.jacobian_checks(cells.make_cell("multi", 2, 3), torch.zeros(1, 4, 2)), "float64"),
+    (lambda: extension.cell_report("no_such_cell"), "unknown cell kind"),
+    (lambda: extension.jacobian_checks(cells.make_cell("multi", 2, 3, dtype=torch.float64),
+                                       torch.zeros(1, 4, 2, dtype=torch.float64), steps=(9,)), "steps must lie"),
+])
+def test_bad_arguments_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
