@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test clean
+.PHONY: book test browser-check clean
+
+MATHJAX_VERSION := 3.2.2
+MATHJAX := _static/mathjax/tex-mml-chtml.js
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,8 +17,18 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 > /dev/null
 	touch $(STAMP)
 
+## MathJax served from the book itself, so a downloaded copy renders math offline (fetched once with npm)
+$(MATHJAX):
+	@command -v npm > /dev/null || { echo "make: npm is needed once, to fetch MathJax $(MATHJAX_VERSION)" >&2; exit 1; }
+	rm -rf _build/mathjax _static/mathjax
+	mkdir -p _build/mathjax _static/mathjax/output/chtml
+	cd _build/mathjax && npm pack --silent mathjax@$(MATHJAX_VERSION) > /dev/null && tar -xzf mathjax-$(MATHJAX_VERSION).tgz
+	cp -r _build/mathjax/package/es5/{tex-mml-chtml.js,input,ui,a11y} _static/mathjax/
+	cp -r _build/mathjax/package/es5/output/chtml/fonts _static/mathjax/output/chtml/
+	cp _build/mathjax/package/LICENSE _static/mathjax/
+
 ## book: execute every chapter and build _build/html (warnings are errors, a failing cell fails the build)
-book: $(STAMP)
+book: $(STAMP) $(MATHJAX)
 	rm -rf _build/.doctrees _build/jupyter_execute
 	mkdir -p _build
 	set -o pipefail; $(BIN)/jupyter-book build . -n -W --keep-going 2>&1 | tee _build/build.log
@@ -23,6 +36,12 @@ book: $(STAMP)
 ## test: the package's tests
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## browser-check: open every page of _build/html in headless Chromium (installs Debian's chromium if missing)
+browser-check: $(STAMP)
+	command -v chromium > /dev/null || apt-get install -y -q chromium > /dev/null \
+		|| { apt-get update -q > /dev/null && apt-get install -y -q chromium > /dev/null; }
+	$(BIN)/python .ci/browser_check.py
 
 clean:
 	rm -rf _build
