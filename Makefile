@@ -32,6 +32,7 @@ book: $(STAMP) $(MATHJAX)
 	rm -rf _build/.doctrees _build/jupyter_execute
 	mkdir -p _build
 	set -o pipefail; $(BIN)/jupyter-book build . -n -W --keep-going 2>&1 | tee _build/build.log
+	cp _build/jupyter_execute/book/*.ipynb _build/html/book/   # executed notebooks, for the .ipynb download item
 
 ## test: the package's tests
 test: $(STAMP)

@@ -2,8 +2,8 @@
 
 Serves _build/html on 127.0.0.1, loads each page listed in _toc.yml and checks: the page loads with no console
 error and no failed request; no request leaves localhost (the book must read offline, MathJax included); MathJax
-typesets without errors (no mjx-merror, no raw $$ left) on pages with math; every image has loaded; no code cell
-shows a traceback; every in-book link points to an existing page and, with a #fragment, to an existing id. Saves
+typesets without errors (no mjx-merror) on pages with math; every image has loaded; no code cell shows a
+traceback; every page with code cells offers its executed notebook (.ipynb) for download; every in-book link points to an existing page and, with a #fragment, to an existing id. Saves
 a screenshot of one chapter to _build/browser/. Usage: python .ci/browser_check.py [--chromium /usr/bin/chromium]
 """
 
@@ -84,6 +84,13 @@ def check_page(page, base: str, rel: str) -> tuple[list[str], set[str]]:
     broken = page.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
                            ".map(i => i.getAttribute('src'))")
     problems += [f"image not loaded: {src}" for src in broken]
+    if page.evaluate("document.querySelectorAll('div.cell').length"):
+        notebook = page.evaluate("Array.from(document.querySelectorAll('a.btn-download-notebook-button'))"
+                                 ".map(a => a.href)")
+        if not notebook:
+            problems.append("a page with code cells offers no .ipynb download")
+        elif page.request.get(notebook[0]).status != 200:
+            problems.append(f"the .ipynb download is missing: {notebook[0]}")
     if page.evaluate("document.querySelectorAll('.output.traceback, .output.error, pre.traceback').length"):
         problems.append("a code cell shows an error/traceback")
     problems += [f"console error: {m}" for m in console if "404" not in m]   # 404s are reported by path below
