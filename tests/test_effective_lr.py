@@ -151,3 +151,17 @@ def test_gate_product_profile_of_constant_gates():
     assert np.allclose(elr.gate_product_profile(g, 6, extra=1), 0.7 ** np.arange(6))  # the off-by-one cancels
     with pytest.raises(ValueError, match=r"shape \(B, T, n\)"):
         elr.gate_product_profile(torch.ones(3, 4), 2)
+
+
+def test_window_envelope_equals_the_envelope_of_the_full_mu_tensor():
+    cell = make_cell("gru", 3, 5, dtype=torch.float64, seed=4)
+    xs = torch.randn(4, 25, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    lags = [1, 3, 7, 24]
+    for order in (0, 1, "exact"):
+        full = elr.envelope(elr.effective_learning_rates(cell, xs, lags, order=order), lags)
+        assert torch.allclose(elr.cell_envelope(cell, xs, lags, order=order), full, rtol=1e-12)
+    r = torch.rand(2, 9, 3, dtype=torch.float64)
+    assert torch.allclose(elr.window_envelope(r, 0 * r, [2], order=0, reduce="mean"),
+                          elr.envelope(elr.window_products(r, 0 * r, [2]), [2], reduce="mean"))
+    with pytest.raises(ValueError, match="order must be"):
+        elr.window_envelope(r, r, [2], order=2)

@@ -38,11 +38,25 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for name in chapters(root):
         print(f"  {name}")
     from .experiments import EXPERIMENTS
+    from .provenance import experiment_run_times
 
-    print("experiments (learnability run NAME [--scale book|full]):")
-    for name, (_, description, chapter) in EXPERIMENTS.items():
-        print(f"  {name}: {description} (chapter {chapter})")
+    print("experiments (learnability run NAME [--scale book|full]); run times last measured on this machine:")
+    for row in experiment_run_times():
+        description = EXPERIMENTS[row["experiment"]][1]
+        print(f"  {row['experiment']}: {description} (chapter {row['chapter']}; book: {row['book']}, "
+              f"full: {row['full']})")
     return 0
+
+
+def _with_option(config, field: str, value, flag: str, name: str):
+    """``config`` with ``field`` set to ``value`` (None: unchanged); a clear error when the experiment has no such
+    option."""
+    if value is None:
+        return config
+    if field not in {f.name for f in dataclasses.fields(config)}:
+        raise SystemExit(f"learnability: experiment {name!r} has no {flag} option (it runs on the CPU in one "
+                         f"process); experiments with one: see `learnability run --help`")
+    return dataclasses.replace(config, **{field: value})
 
 
 def _with_seeds(config, text: str | None, name: str):
@@ -76,6 +90,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise SystemExit(f"learnability: {err}") from None
     config = _with_seeds(getattr(module.Config, args.scale)(), args.seeds, args.name)
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("learnability: --device cuda asked for, but torch sees no CUDA device here")
+    config = _with_option(config, "device", args.device, "--device", args.name)
+    config = _with_option(config, "n_jobs", args.n_jobs, "--n-jobs", args.name)
     start = time.perf_counter()
     module.run(config, force=args.force)
     path = cache_dir() / args.name / f"{cache_key(args.name, config)}.pkl"
@@ -112,6 +133,16 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, cwd=root)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="learnability", description="Rerun and check the gated-learnability book.")
     parser.add_argument("--version", action="version", version=f"learnability {__version__}")
@@ -124,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="recompute even if a cached result exists")
     p.add_argument("--seeds", help="comma-separated seeds replacing the preset's, e.g. 0,1,2")
     p.add_argument("--out", type=Path, help="also copy the result (a pickle) into this folder")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="where torch runs (experiments with a device option)")
+    p.add_argument("--n-jobs", type=_positive_int, help="parallel workers for sweeps over seeds/architectures "
+                   "(joblib; experiments with an n_jobs option)")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("jacobians", help="check every cell's Jacobian: SymPy vs analytic vs autograd")
     p.add_argument("--layer-norm", action="store_true", help="cells with LayerNorm on the candidate")

@@ -14,6 +14,8 @@ For the LSTM the neuron coordinates are those of the cell state c (indices n..2n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -25,14 +27,18 @@ _CLAMP = 1e-300
 
 
 def _diagonals(cell: Cell, xs: Tensor, state=None) -> tuple[Tensor, Tensor]:
-    """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory."""
+    """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory (one step's
+    Jacobian at a time: memory O(B n^2), not O(B T n^2))."""
     flat = cell.states(xs, state)
-    J = jacobians(cell, xs, state)
     n = cell.hidden_size
-    diag = torch.diagonal(J, dim1=-2, dim2=-1)
-    diag = diag[..., n:] if cell.state_parts > 1 else diag
-    r = torch.stack([cell.retention(xs[:, t], cell.unflatten_state(flat[:, t])) for t in range(xs.shape[1])], 1)
-    return r, diag - r
+    r, diag = [], []
+    for t in range(xs.shape[1]):
+        x_t, s_t = xs[:, t], cell.unflatten_state(flat[:, t])
+        d = torch.diagonal(cell.jacobian(x_t, s_t), dim1=-2, dim2=-1)
+        diag.append(d[..., n:] if cell.state_parts > 1 else d)
+        r.append(cell.retention(x_t, s_t))
+    r = torch.stack(r, 1)
+    return r, torch.stack(diag, 1) - r
 
 
 def _check_lags(lags, T: int) -> list[int]:
@@ -44,11 +50,10 @@ def _check_lags(lags, T: int) -> list[int]:
     return lags
 
 
-def window_products(r: Tensor, rt: Tensor, lags, order: int | str = 0) -> Tensor:
-    """mu[b, t-1, i, q] for lag lags[i] ending at step t from retentions r and corrections rt (B, T, n); eq-mu.
-
-    ``order`` 0, 1 or ``"exact"`` (see the module docstring). Windows that start before step 1 (t < lag) are 0.
-    """
+def _windows(r: Tensor, rt: Tensor, lags, order: int | str) -> tuple[list[int], Iterator[tuple[int, int, Tensor]]]:
+    """The checked lags and an iterator of (i, lag, mu) for each lag: mu (B, T - lag + 1, n) in float64 for the
+    window ends t = lag..T (eq-mu), from prefix sums in log space (one vectorised expression per lag, no loop over
+    t). Arguments are checked at the call, not at the first iteration."""
     if r.shape != rt.shape or r.dim() != 3:
         raise ValueError(f"r and rt must both have shape (B, T, n); got {tuple(r.shape)} and {tuple(rt.shape)}")
     if order not in (0, 1, "exact"):
@@ -56,7 +61,7 @@ def window_products(r: Tensor, rt: Tensor, lags, order: int | str = 0) -> Tensor
     B, T, n = r.shape
     lags = _check_lags(lags, T)
     r64, rt64 = r.double(), rt.double()
-    zero = torch.zeros(B, 1, n, dtype=torch.float64)
+    zero = torch.zeros(B, 1, n, dtype=torch.float64, device=r.device)
     if order == "exact":
         full = r64 + rt64
         log_abs = torch.cat([zero, torch.cumsum(torch.log(full.abs().clamp_min(_CLAMP)), 1)], 1)
@@ -64,17 +69,41 @@ def window_products(r: Tensor, rt: Tensor, lags, order: int | str = 0) -> Tensor
     else:
         log_abs = torch.cat([zero, torch.cumsum(torch.log(r64.clamp_min(_CLAMP)), 1)], 1)
         ratio = torch.cat([zero, torch.cumsum(rt64 / r64.clamp_min(_CLAMP), 1)], 1)
+
+    def windows() -> Iterator[tuple[int, int, Tensor]]:
+        for i, lag in enumerate(lags):
+            value = torch.exp(log_abs[:, lag:] - log_abs[:, : T + 1 - lag])   # windows j = t-lag+1..t, t = lag..T
+            if order == "exact":
+                value = value * (1 - 2 * torch.remainder(negatives[:, lag:] - negatives[:, : T + 1 - lag], 2))
+            elif order == 1:
+                value = value * (1 + ratio[:, lag:] - ratio[:, : T + 1 - lag])
+            yield i, lag, value
+
+    return lags, windows()
+
+
+def window_products(r: Tensor, rt: Tensor, lags, order: int | str = 0) -> Tensor:
+    """mu[b, t-1, i, q] for lag lags[i] ending at step t from retentions r and corrections rt (B, T, n); eq-mu.
+
+    ``order`` 0, 1 or ``"exact"`` (see the module docstring). Windows that start before step 1 (t < lag) are 0.
+    """
+    lags, windows = _windows(r, rt, lags, order)
+    B, T, n = r.shape
     out = torch.zeros(B, T, len(lags), n, dtype=torch.float64)
-    for i, lag in enumerate(lags):
-        t = torch.arange(lag, T + 1)                           # window ends t = lag..T, j = t-lag+1..t
-        value = torch.exp(log_abs[:, t] - log_abs[:, t - lag])
-        if order == "exact":
-            sign = 1 - 2 * torch.remainder(negatives[:, t] - negatives[:, t - lag], 2)
-            value = sign * value
-        elif order == 1:
-            value = value * (1 + ratio[:, t] - ratio[:, t - lag])
-        out[:, t - 1, i] = value
+    for i, lag, value in windows:
+        out[:, lag - 1:, i] = value
     return out.to(r.dtype)
+
+
+def window_envelope(r: Tensor, rt: Tensor, lags, order: int | str = 1, reduce: str = "sum") -> Tensor:
+    """The envelope f(l) (eq-envelope) straight from retentions and corrections, one lag at a time, without
+    forming the (B, T, L, n) tensor of :func:`window_products`: equal to ``envelope(window_products(...))``."""
+    if reduce not in ("sum", "mean"):
+        raise ValueError(f"reduce must be 'sum' or 'mean'; got {reduce!r}")
+    values = []
+    for _, _, mu in _windows(r, rt, lags, order)[1]:
+        values.append((mu.abs().sum(-1) if reduce == "sum" else mu.abs().mean(-1)).mean())
+    return torch.stack(values).to(r.dtype)
 
 
 def effective_learning_rates(cell: Cell, xs: Tensor, lags, order: int | str = 0, state=None) -> Tensor:
@@ -88,6 +117,16 @@ def effective_learning_rates(cell: Cell, xs: Tensor, lags, order: int | str = 0,
     with torch.no_grad():
         r, rt = _diagonals(cell, xs, state)
     return window_products(r, rt, lags, order)
+
+
+def cell_envelope(cell: Cell, xs: Tensor, lags, order: int | str = 1, reduce: str = "sum", state=None) -> Tensor:
+    """f(l) of ``cell`` along the trajectory driven by xs (eq-envelope), by :func:`window_envelope`: the same numbers
+    as ``envelope(effective_learning_rates(...))`` in O(B T n) memory."""
+    if not isinstance(xs, Tensor) or xs.dim() != 3:
+        raise ValueError("xs must be a tensor of shape (batch, T, input_size)")
+    with torch.no_grad():
+        r, rt = _diagonals(cell, xs, state)
+    return window_envelope(r, rt, lags, order, reduce)
 
 
 def gate_product_profile(gates: Tensor, max_lag: int, extra: int = 0) -> np.ndarray:
@@ -105,20 +144,21 @@ def gate_product_profile(gates: Tensor, max_lag: int, extra: int = 0) -> np.ndar
 
 
 def transport_diagonal(cell: Cell, xs: Tensor, lags, state=None) -> Tensor:
-    """Ground truth: the diagonal of Phi(t, t - l) in neuron coordinates, same layout as mu (B, T, len(lags), n)."""
-    from .transport import transport_by_lag
+    """Ground truth: the diagonal of Phi(t, t - l) in neuron coordinates, same layout as mu (B, T, len(lags), n).
+    Products by lag are formed one lag at a time and only their diagonals kept."""
+    from .transport import iter_transport_by_lag
 
     with torch.no_grad():
         J = jacobians(cell, xs, state)
     T = xs.shape[1]
     lags = _check_lags(lags, T)
     n = cell.hidden_size
-    by_lag = transport_by_lag(J, max(lags))
     out = torch.zeros(xs.shape[0], T, len(lags), n, dtype=J.dtype)
-    for i, lag in enumerate(lags):
-        d = torch.diagonal(by_lag[lag], dim1=-2, dim2=-1)      # index i' -> Phi(lag + i', i')
-        d = d[..., n:] if cell.state_parts > 1 else d
-        out[:, lag - 1:, i] = d                                 # window ends t = lag..T
+    where = {lag: i for i, lag in enumerate(lags)}
+    for lag, P in enumerate(iter_transport_by_lag(J, max(lags))):
+        if lag in where:
+            d = torch.diagonal(P, dim1=-2, dim2=-1)             # index i' -> Phi(lag + i', i')
+            out[:, lag - 1:, where[lag]] = d[..., n:] if cell.state_parts > 1 else d   # window ends t = lag..T
     return out
 
 

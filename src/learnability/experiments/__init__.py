@@ -9,6 +9,7 @@ Progress bars (tqdm) show on a terminal and are disabled where output is not a t
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 from types import ModuleType
 
 class Preset:
@@ -16,8 +17,9 @@ class Preset:
     :meth:`full` is the default config; each ``Config`` defines ``book()``, the CI-sized preset."""
 
     @classmethod
-    def full(cls):
-        return cls()
+    def full(cls, **overrides):
+        """The full (paper-sized) preset, with ``overrides`` of its fields (e.g. ``device="cuda"``)."""
+        return replace(cls(), **overrides)
 
 
 EXPERIMENTS: dict[str, tuple[str, str, str]] = {
@@ -42,6 +44,9 @@ EXPERIMENTS: dict[str, tuple[str, str, str]] = {
     "oscillator": ("learnability.experiments.oscillator",
                    "damped oscillator: 5-variable pair flow vs full GD, eigenvalue collision; two-timescale target",
                    "p3_oscillator"),
+    "window_pipeline": ("learnability.experiments.window_pipeline",
+                        "Part II measured: envelopes, tail indices, N(l) and H_N of trained gated RNNs; optimizers; "
+                        "retraining validation", "p2_window_measured"),
 }
 
 

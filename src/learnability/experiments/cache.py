@@ -2,16 +2,21 @@
 
 An edit anywhere in ``src/learnability`` changes the key, so results never go stale silently. Writes are atomic
 (temporary file + ``os.replace``); an unreadable entry (partial, corrupted, from another version) is recomputed.
-The folder is ``$LEARNABILITY_CACHE`` or ``~/.cache/learnability``.
+The folder is ``$LEARNABILITY_CACHE`` or ``~/.cache/learnability``. Every computation also records its wall time in
+``timings.json`` there, keyed by (name, config) without the source hash, so ``learnability list`` and the
+reproducibility appendix can show how long a run took on this machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
+import json
 import os
 import pickle
 import tempfile
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -37,10 +42,44 @@ def cache_dir() -> Path:
 
 def cache_key(name: str, config: object) -> str:
     """Key of (experiment name, config, package source); ``config`` must be a dataclass instance."""
+    return hashlib.sha256(f"{config_key(name, config)}|{source_hash()}".encode()).hexdigest()[:20]
+
+
+def config_key(name: str, config: object) -> str:
+    """Key of (experiment name, config) alone: the same run under any package source."""
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         raise ValueError(f"config must be a dataclass instance; got {type(config).__name__}")
-    text = f"{name}|{dataclasses.asdict(config)!r}|{source_hash()}"
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+    return hashlib.sha256(f"{name}|{dataclasses.asdict(config)!r}".encode()).hexdigest()[:20]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def run_times() -> dict[str, dict]:
+    """The recorded wall times: {config_key: {"name", "seconds", "finished", "source"}}; {} when none (or the file is
+    unreadable)."""
+    try:
+        return json.loads((cache_dir() / "timings.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def record_run_time(name: str, config: object, seconds: float) -> None:
+    """Store ``seconds`` for (name, config) in ``timings.json`` (atomic rewrite; the latest measurement wins)."""
+    table = run_times()
+    table[config_key(name, config)] = {
+        "name": name, "seconds": round(float(seconds), 2), "source": source_hash()[:12],
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    _write_atomic(cache_dir() / "timings.json", json.dumps(table, indent=1, sort_keys=True).encode())
 
 
 def cached(name: str, config: object, compute: Callable[[object], R], *, force: bool = False) -> R:
@@ -52,14 +91,8 @@ def cached(name: str, config: object, compute: Callable[[object], R], *, force: 
                 return pickle.load(fh)
         except Exception:  # partial or corrupted entry: recompute and overwrite below
             pass
+    start = time.perf_counter()
     result = compute(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(result, fh)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    record_run_time(name, config, time.perf_counter() - start)
+    _write_atomic(path, pickle.dumps(result))
     return result

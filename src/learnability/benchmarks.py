@@ -1,0 +1,212 @@
+"""Performance benchmarks, each measured side by side with its baseline in the same run (bench/*.py print them at
+their full sizes; book/reproducibility.md runs the ``quick`` sizes in every build).
+
+Every function returns a :class:`Headline`: our time, the baseline's, the ratio and its target. A "speed-up" target
+asks baseline / ours >= target; an "overhead" target asks ours / baseline <= target.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Headline:
+    name: str
+    ours: str
+    ours_s: float
+    baseline: str
+    baseline_s: float
+    target: float
+    kind: str                                  # "speed-up" (baseline / ours) or "overhead" (ours / baseline)
+    details: tuple[str, ...] = field(default=())
+
+    @property
+    def ratio(self) -> float:
+        return self.baseline_s / self.ours_s if self.kind == "speed-up" else self.ours_s / self.baseline_s
+
+    @property
+    def met(self) -> bool:
+        return self.ratio >= self.target if self.kind == "speed-up" else self.ratio <= self.target
+
+    def row(self) -> dict[str, object]:
+        """One row of the appendix table."""
+        sense = ">=" if self.kind == "speed-up" else "<="
+        return {"benchmark": self.name, "ours": f"{self.ours}: {_fmt(self.ours_s)}",
+                "baseline": f"{self.baseline}: {_fmt(self.baseline_s)}", "ratio": f"{self.ratio:.1f}",
+                "target": f"{self.kind} {sense} {self.target:g}", "met": "yes" if self.met else "no"}
+
+    def report(self) -> str:
+        """The details, then the headline line ``<name> ratio=<r> target=<t>`` that bench scripts end with."""
+        return "\n".join((*self.details, f"{self.name} ratio={self.ratio:.1f} target={self.target:g}"))
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def median_time(fn: Callable[[], object], repeats: int, warmup: bool = True) -> tuple[float, object]:
+    """Median wall time of ``repeats`` calls of ``fn`` (after one warm-up call unless ``warmup`` is False), and the
+    last call's result."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1; got {repeats}")
+    out = fn() if warmup else None
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def transport(rounds: int = 5, B: int = 12, T: int = 80, n: int = 64, sample: tuple[int, ...] = (10, 40, 80)
+              ) -> Headline:
+    """All-pairs spectral norms ||Phi(t, t-l)||_2 (multi-gate cell, float64) by batched lag products vs the naive loop
+    forming each (b, t, k) chain and its SVD norm one at a time. The naive loop runs on the end steps ``sample`` and
+    is scaled to all of them by the exact work (chain lengths); the two sides alternate over ``rounds`` so both see
+    the same machine load, and the ratio is the median of the per-round ratios. Target: >= 10x."""
+    from .cells import make_cell
+    from .transport import iter_transport_by_lag, jacobians, transport_norms, transport_norms_naive
+
+    cell = make_cell("multi", 8, n, dtype=torch.float64, seed=0)
+    xs = torch.randn(B, T, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    scale = sum(1 + lag for t in range(T + 1) for lag in range(t + 1)) / sum(1 + lag for t in sample
+                                                                             for lag in range(t + 1))
+    fast_s, naive_s, prod_s, naive_prod_s = [], [], [], []
+    with torch.no_grad():
+        J = jacobians(cell, xs)
+        for _ in range(rounds):
+            elapsed, fast = median_time(lambda: transport_norms(J), 1, warmup=False)
+            fast_s.append(elapsed)
+            elapsed, slow = median_time(lambda: transport_norms_naive(J, ends=sample), 1, warmup=False)
+            if not torch.allclose(slow[:, list(sample)], fast[:, list(sample)], equal_nan=True, atol=1e-8):
+                raise RuntimeError("batched and naive transport norms disagree")
+            naive_s.append(elapsed * scale)
+            prod_s.append(median_time(lambda: sum(P.shape[1] for P in iter_transport_by_lag(J, T)), 1,
+                                      warmup=False)[0])
+            naive_prod_s.append(median_time(lambda: transport_norms_naive(J, ends=sample, norm=lambda P: P[0, 0]), 1,
+                                            warmup=False)[0] * scale)
+    ratios = [n_ / f for n_, f in zip(naive_s, fast_s)]
+    ours, naive = statistics.median(fast_s), statistics.median(fast_s) * statistics.median(ratios)
+    details = (f"B = {B}, T = {T}, n = {n}: {B * (T + 1) * (T + 2) // 2} pairs; naive extrapolated from end steps "
+               f"{list(sample)}; per-round ratios {', '.join(f'{r:.1f}' for r in ratios)}",
+               f"products alone (no norms): batched {_fmt(statistics.median(prod_s))}, naive "
+               f"{_fmt(statistics.median(naive_prod_s))}; the exact eigensolves are work both sides share")
+    return Headline("bench_transport", "batched", ours, "naive per-pair loop", naive, 10, "speed-up", details)
+
+
+def reduced(N: int = 100, lr: float = 0.0015, t_max: float = 15.0, sigma: float = 0.01, s0: float = 0.01,
+            c: float = 0.3) -> Headline:
+    """Full gradient descent on a linear RNN (exact population gradients) vs the 2-D outlier ODE (LSODA) for the same
+    leaky-integrator trajectory, with their largest gaps in loss (% of L0) and outlier (% of 1 - c*, once the ODE's
+    outlier has left the bulk). Target: >= 100x."""
+    from .linear_dynamics import gradient_descent, init_network
+    from .reduced import initial_conditions, outlier_ode
+
+    u0, v0, W0 = init_network(N, sigma, s0, seed=0)
+    steps = int(t_max / lr)
+    t_gd, gd = median_time(lambda: gradient_descent(u0, v0, W0, c, lr=lr, steps=steps, record_every=40), 1,
+                           warmup=False)
+    p0 = initial_conditions(u0, v0)["p0"]
+    t_ode, ode = median_time(lambda: outlier_ode(p0, 0.0, c, t_max, n_points=len(gd["time"])), 5)
+    loss_gap = np.abs(gd["loss"] - ode["loss"]).max() / gd["loss"][0]
+    outside = ode["lambda"] > sigma
+    lam_gap = np.abs(gd["eigenvalues"].real.max(1) - ode["lambda"])[outside].max() / (1 - c)
+    details = (f"N = {N}, {steps} GD steps (lr {lr}); largest gap: loss {100 * loss_gap:.2f} % of L0, outlier "
+               f"{100 * lam_gap:.2f} % of 1 - c*",)
+    return Headline("bench_reduced", "outlier ODE", t_ode, f"full GD, N = {N}", t_gd, 100, "speed-up", details)
+
+
+def cells(repeats: int = 7, B: int = 32, T: int = 100, m: int = 4, n: int = 64) -> Headline:
+    """P5: one training step (forward over T steps, backward, SGD step; float32, CPU) of our explicit-gate GRU and
+    LSTM against torch.nn.GRU / torch.nn.LSTM of the same sizes; the headline is the worse of the two ratios
+    ours / torch.nn. Target: <= 2x."""
+    from torch import nn
+
+    from .cells import make_cell
+
+    xs = torch.randn(B, T, m, generator=torch.Generator().manual_seed(0))
+
+    def step_seconds(forward, params) -> float:
+        opt = torch.optim.SGD(params, lr=1e-3)
+
+        def one() -> None:
+            opt.zero_grad()
+            forward(xs).pow(2).mean().backward()
+            opt.step()
+
+        return median_time(one, repeats)[0]
+
+    rows = {}
+    for kind, reference in (("gru", nn.GRU), ("lstm", nn.LSTM)):
+        cell = make_cell(kind, m, n, seed=0)
+        ours = step_seconds(lambda x: cell.unroll(x), list(cell.parameters()))
+        ref = reference(m, n, batch_first=True)
+        rows[kind] = (ours, step_seconds(lambda x: ref(x)[0], list(ref.parameters())))
+    details = tuple(f"{k}: ours {_fmt(o)}, torch.nn {_fmt(r)} per training step (ratio {o / r:.2f})"
+                    for k, (o, r) in rows.items())
+    worst = max(rows, key=lambda k: rows[k][0] / rows[k][1])
+    return Headline("bench_cells", f"our {worst.upper()}", rows[worst][0], f"torch.nn.{worst.upper()}",
+                    rows[worst][1], 2, "overhead", details)
+
+
+def sampler(size: int = 1_000_000, alpha: float = 1.5, repeats: int = 7) -> Headline:
+    """learnability.stable.sample_sas (float32) vs scipy.stats.levy_stable.rvs for ``size`` symmetric samples, with
+    the float64 time and the ECF tail-index time on 10^5 samples (target < 50 ms) as details. Target: >= 5x."""
+    from scipy.stats import levy_stable
+
+    from .stable import sample_sas, tail_index
+
+    gen = torch.Generator().manual_seed(0)
+    rng = np.random.default_rng(0)
+    t_scipy = median_time(lambda: levy_stable.rvs(alpha, 0.0, size=size, random_state=rng), repeats)[0]
+    t64 = median_time(lambda: sample_sas(alpha, size, generator=gen, dtype=torch.float64), repeats)[0]
+    t32 = median_time(lambda: sample_sas(alpha, size, generator=gen, dtype=torch.float32), repeats)[0]
+    x = sample_sas(alpha, 100_000, generator=gen)
+    t_ecf = median_time(lambda: tail_index(x, "ecf"), repeats)[0]
+    details = (f"{size} samples, alpha = {alpha}: float64 {_fmt(t64)} (ratio {t_scipy / t64:.1f}); "
+               f"tail_index ecf on 1e5 samples {_fmt(t_ecf)} (target < 50 ms)",)
+    return Headline("bench_sampler", "sample_sas float32", t32, "scipy levy_stable.rvs", t_scipy, 5, "speed-up",
+                    details)
+
+
+def envelope(repeats: int = 5, B: int = 32, T: int = 256, m: int = 4, n: int = 64, n_lags: int = 64) -> Headline:
+    """The first-order envelope of a multi-gate cell by ``effective_lr.cell_envelope`` (diagonals along the
+    trajectory, prefix sums in log space, ``n_lags`` lags spread over 1..T-1) vs one forward + backward pass of the
+    same cell over the same batch (float32, CPU). Target: <= 3x. A second detail line checks T = 4096 gives finite
+    values."""
+    from .cells import make_cell
+    from .effective_lr import cell_envelope
+
+    cell = make_cell("multi", m, n, seed=0, gate_init=0.05)
+    xs = torch.randn(B, T, m, generator=torch.Generator().manual_seed(0))
+    lags = sorted({int(v) for v in np.linspace(1, T - 1, n_lags)})
+
+    def ours() -> torch.Tensor:
+        return cell_envelope(cell, xs, lags)
+
+    def forward_backward() -> None:
+        cell.zero_grad()
+        cell.unroll(xs).pow(2).mean().backward()
+
+    t_env, f = median_time(ours, repeats)
+    t_fb = median_time(forward_backward, repeats)[0]
+    long = make_cell("multi", m, 8, seed=0, gate_init=0.05)
+    long_xs = torch.randn(2, 4096, m, generator=torch.Generator().manual_seed(1))
+    f_long = cell_envelope(long, long_xs, [1, 1024, 4095])
+    details = (f"B = {B}, T = {T}, n = {n}, {len(lags)} lags: envelope {_fmt(t_env)}, forward+backward {_fmt(t_fb)}",
+               f"T = 4096: f(1), f(1024), f(4095) = {', '.join(f'{float(v):.3g}' for v in f_long)} "
+               f"(finite: {bool(torch.isfinite(f_long).all() and torch.isfinite(f).all())})")
+    return Headline("bench_envelope", "envelope", t_env, "forward+backward", t_fb, 3, "overhead", details)
+
+
+def quick() -> list[Headline]:
+    """Every benchmark at the sizes the book runs in each build (about a minute on 2 CPU cores): the same problem
+    sizes as bench/ where that is cheap, fewer repeats, and a shorter GD trajectory for the reduced ODE."""
+    return [transport(rounds=1), reduced(N=60, lr=0.003), cells(repeats=3), sampler(repeats=3), envelope(repeats=3)]

@@ -1,0 +1,321 @@
+"""Part II measured: envelopes, tail indices and learnability windows of trained gated RNNs (book/p2_envelopes.md,
+p2_tails.md, p2_window_measured.md, p2_optimizers.md).
+
+One ``run(config) -> Result`` does, for every architecture x seed (and for the optimizer and retraining sweeps):
+
+1. the multi-lag linear regression task y_t = sum_k c_k u^T x_{t - l_k} + noise (eq-multilag-task), training and
+   diagnostic sets sharing the unit vector u;
+2. training (MSE over all steps, global-norm clipping, mini-batches from a fixed training set) of a cell from
+   ``learnability.cells`` with a linear read-out; LayerNorm on the candidate, orthogonal non-gate weights, zero gate
+   weights and gate biases at retention 1 - ``gate_init`` (the paper's initialisation);
+3. diagnostics on the diagnostic set, per lag of the grid: the envelope from first-order mu and from the exact
+   diagonal product, the diagonal of the exact transport (on ``exact_sequences`` sequences), per-unit mean |mu|, the
+   optimizer-aware envelope (Adam/RMSProp per-weight rates, "GELR"), and the matched statistic psi (JVP of the
+   unrolled network along ``directions`` random unit parameter directions with ``torch.func.jvp``), reduced to
+   per-sequence means or kept as (sequence, t) pairs;
+4. for the retraining validation, the learned coefficient at each task lag, E[y_hat_t u^T x_{t - l_k}], on fresh data.
+
+Estimators (tail index, N_hat, H_N, regime fits) live in :mod:`learnability.diagnostics` and are applied in the
+chapters to the stored per-lag arrays, so a sensitivity sweep does not retrain anything. Sweeps go through joblib
+(``n_jobs``; joblib's backend can be switched to Dask or Ray with ``joblib.parallel_config``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from ..cells import make_cell
+from ..diagnostics import matched_statistic
+from ..effective_lr import _diagonals, envelope, transport_diagonal, window_products
+from ..training import OPTIMIZERS, SequenceModel
+from . import Preset
+from .cache import cached
+
+ARCHITECTURES = {"ConstGate": "leaky", "SharedGate": "scalar", "DiagGate": "multi", "GRU": "gru", "LSTM": "lstm"}
+GATE_PARAMETERS = ("w_g", "u_g", "W_g", "U_g", "W_z", "U_z", "W_f", "U_f")
+ADAPTIVE = {"adamw": "exp_avg_sq", "adam": "exp_avg_sq", "rmsprop": "square_avg"}
+
+
+@dataclass(frozen=True)
+class Config(Preset):
+    """Defaults are the full scale: the paper's C1 settings (T = 1024, D = 16, H = 128, lags 32..256, AdamW 1e-3,
+    750 epochs of batch 512, clip 1.0, 5 seeds); :meth:`book` is the CI-sized preset."""
+
+    T: int = 1024
+    D: int = 16
+    H: int = 128
+    task_lags: tuple[int, ...] = (32, 64, 128, 192, 256)
+    coefficients: tuple[float, ...] = (0.6, 0.5, 0.4, 0.32, 0.26)
+    sigma_y: float = 0.3
+    n_train: int = 8000
+    n_diag: int = 8000
+    architectures: tuple[str, ...] = tuple(ARCHITECTURES)
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    epochs: int = 750
+    batch: int = 512
+    clip: float = 1.0
+    gate_init: float = 0.05
+    layer_norm: bool = True
+    seeds: tuple[int, ...] = (212, 1001, 2002, 3003, 4004)
+    lag_grid: tuple[int, ...] = tuple(int(v) for v in np.unique(np.linspace(4, 256, 128).astype(int)))
+    directions: int = 1
+    per_sequence: bool = True
+    exact_sequences: int = 16
+    diag_batch: int = 128
+    sweep_optimizers: tuple[str, ...] = ("adamw", "sgd", "sgd_momentum", "rmsprop")
+    sweep_lrs: tuple[float, ...] = (1e-3, 1e-1, 1e-2, 1e-3)
+    sweep_architecture: str = "DiagGate"
+    retrain_N: tuple[int, ...] = (250, 1000, 4000)
+    retrain_architectures: tuple[str, ...] = ("ConstGate", "DiagGate")
+    device: str = "cpu"
+    n_jobs: int = 1
+
+    def __post_init__(self) -> None:
+        unknown = [a for a in self.architectures + (self.sweep_architecture,) + self.retrain_architectures
+                   if a not in ARCHITECTURES]
+        if unknown:
+            raise ValueError(f"unknown architectures {unknown}; available: {list(ARCHITECTURES)}")
+        bad = [o for o in (self.optimizer, *self.sweep_optimizers) if o not in OPTIMIZERS]
+        if bad:
+            raise ValueError(f"unknown optimizers {bad}; available: {sorted(OPTIMIZERS)}")
+        if len(self.sweep_lrs) != len(self.sweep_optimizers):
+            raise ValueError("sweep_lrs must give one learning rate per entry of sweep_optimizers")
+        if len(self.task_lags) != len(self.coefficients) or not self.task_lags:
+            raise ValueError("task_lags and coefficients must be non-empty and of equal length")
+        if max(self.task_lags + self.lag_grid) >= self.T or min(self.task_lags + self.lag_grid) < 1:
+            raise ValueError(f"task lags and the lag grid must lie in [1, T - 1 = {self.T - 1}]")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda'; got {self.device!r}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' asked for, but torch sees no CUDA device; use device='cpu'")
+        if self.n_jobs < 1 or self.directions < 1 or not self.seeds:
+            raise ValueError("n_jobs and directions must be >= 1 and seeds non-empty")
+        if max(self.retrain_N, default=0) > self.n_train or self.exact_sequences > self.n_diag:
+            raise ValueError("retrain_N cannot exceed n_train, nor exact_sequences n_diag")
+
+    @classmethod
+    def book(cls) -> "Config":
+        """About 2-3 minutes on 2 CPU cores: T = 64, D = 4, H = 16, task lags 2..16 (the paper's coefficients),
+        512 training and 1024 diagnostic sequences, 50 epochs of batch 64 (AdamW 1e-2: 400 steps), lags 1..40, one
+        seed, two parallel jobs; retraining on N = 8, 32, 128 sequences."""
+        return replace(cls(), T=64, D=4, H=16, task_lags=(2, 4, 8, 12, 16), n_train=512, n_diag=1024, lr=1e-2,
+                       epochs=50, batch=64, seeds=(212,), lag_grid=tuple(range(1, 41)), exact_sequences=32,
+                       diag_batch=256, sweep_lrs=(1e-2, 0.3, 0.03, 1e-2), retrain_N=(8, 32, 128), n_jobs=2)
+
+
+@dataclass
+class Result:
+    config: Config
+    runs: dict          # (architecture, optimizer, n_train, seed) -> diagnostics dict (see `diagnose`)
+
+
+# ----- task ---------------------------------------------------------------------------------------------------
+def multilag_data(config: Config, n: int, seed: int, split: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(x, y, u): x (n, T, D) ~ N(0, I), y (n, T) = sum_k c_k u^T x_{t - l_k} + sigma_y eps (eq-multilag-task); u is
+    drawn from ``seed`` alone (shared by every split), x and eps from (seed, split)."""
+    u = torch.randn(config.D, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    u = u / u.norm()
+    gen = torch.Generator().manual_seed(seed * 1000 + split)
+    x = torch.randn(n, config.T, config.D, generator=gen, dtype=torch.float64)
+    proj = x @ u
+    y = config.sigma_y * torch.randn(n, config.T, generator=gen, dtype=torch.float64)
+    for lag, c in zip(config.task_lags, config.coefficients):
+        y[:, lag:] += c * proj[:, :-lag]
+    return x.float(), y.float(), u.float()
+
+
+# ----- model --------------------------------------------------------------------------------------------------
+def build(config: Config, architecture: str, seed: int) -> SequenceModel:
+    """The cell of ``architecture`` (ConstGate: leaky with alpha = gate_init; others with gate_init) and a scalar
+    read-out, initialised as in the paper: orthogonal non-gate weight matrices (read-out included), zero gate weights,
+    gate biases from gate_init."""
+    kind = ARCHITECTURES[architecture]
+    options = {"alpha": config.gate_init} if kind == "leaky" else {"gate_init": config.gate_init}
+    cell = make_cell(kind, config.D, config.H, layer_norm=config.layer_norm, seed=seed, **options)
+    model = SequenceModel(cell, 1, seed=seed)
+    gen = torch.Generator().manual_seed(seed + 7)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            short = name.split(".")[-1]
+            if short in GATE_PARAMETERS:
+                p.zero_()
+            elif p.dim() == 2:
+                nn.init.orthogonal_(p, generator=gen)
+    return model
+
+
+def train_model(config: Config, architecture: str, optimizer: str, lr: float, n_train: int, seed: int,
+                steps: int | None = None, progress: bool = False) -> tuple[SequenceModel, torch.optim.Optimizer]:
+    """Train on the first ``n_train`` training sequences: ``steps`` optimizer steps (default: epochs over the full
+    training set, so every N gets the same optimisation budget), mini-batches of ``batch`` drawn without replacement
+    per pass, MSE over all steps, global-norm clipping."""
+    device = torch.device(config.device)
+    model = build(config, architecture, seed).to(device)
+    x, y, _ = multilag_data(config, config.n_train, seed, split=0)
+    x, y = x[:n_train].to(device), y[:n_train].to(device)
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr)
+    per_epoch = max(1, math.ceil(config.n_train / config.batch))
+    steps = config.epochs * per_epoch if steps is None else steps
+    gen = torch.Generator().manual_seed(seed + 99)
+    order = torch.empty(0, dtype=torch.long)
+    for _ in tqdm(range(steps), desc=f"{architecture}/{optimizer}/N={n_train}", disable=not progress, leave=False):
+        if order.numel() < min(config.batch, n_train):
+            order = torch.cat([order, torch.randperm(n_train, generator=gen)])
+        idx, order = order[: config.batch], order[config.batch:]
+        loss = nn.functional.mse_loss(model(x[idx]).squeeze(-1), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        opt.step()
+    return model, opt
+
+
+# ----- diagnostics --------------------------------------------------------------------------------------------
+def adaptive_rates(model: SequenceModel, opt: torch.optim.Optimizer, optimizer: str, lr: float) -> Tensor:
+    """Lambda^(q) (eq-gelr): the row mean over the cell's n x n weight matrices of the per-weight rates
+    lr / (sqrt(v_hat) + 1e-8) of Adam(W) (bias-corrected second moment) or RMSProp; lr for SGD (with or without
+    momentum: momentum is ignored, as in the authors' code)."""
+    n = model.cell.hidden_size
+    if optimizer not in ADAPTIVE:
+        return torch.full((n,), float(lr), dtype=torch.float64)
+    rows = []
+    for p in model.cell.parameters():
+        if p.dim() == 2 and p.shape == (n, n) and p in opt.state:
+            state = opt.state[p]
+            v = state[ADAPTIVE[optimizer]].double()
+            if optimizer != "rmsprop":
+                v = v / (1 - 0.999 ** float(state["step"]))
+            rows.append((lr / (v.sqrt() + 1e-8)).mean(1))
+    return torch.stack(rows).mean(0).cpu()
+
+
+def _unit_direction(model: SequenceModel, seed: int) -> dict[str, Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    w = {k: torch.randn(p.shape, generator=gen, dtype=p.dtype) for k, p in model.cell.named_parameters()}
+    norm = math.sqrt(sum(float((t ** 2).sum()) for t in w.values()))
+    return {k: t / norm for k, t in w.items()}
+
+
+class _Unrolled(nn.Module):
+    """The cell as a module whose forward is the whole unroll, for ``torch.func.functional_call``."""
+
+    def __init__(self, cell) -> None:
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, xs: Tensor) -> Tensor:
+        return self.cell.unroll(xs)
+
+
+def jvp_states(cell, xs: Tensor, direction: dict[str, Tensor]) -> Tensor:
+    """v_t = d h_t / d theta [w] for t = 1..T (B, T, n): forward-mode derivative of the whole unrolled network along
+    the parameter direction w (``torch.func.jvp`` through ``functional_call``)."""
+    module = _Unrolled(cell)
+    names = [name for name, _ in cell.named_parameters()]
+    params = dict(cell.named_parameters())
+
+    def hidden(*values):
+        return torch.func.functional_call(module, {f"cell.{k}": v for k, v in zip(names, values)}, (xs,))
+
+    return torch.func.jvp(hidden, tuple(params[k].detach() for k in names),
+                          tuple(direction[k].to(params[k]) for k in names))[1]
+
+
+def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: float, seed: int) -> dict:
+    """Per-lag diagnostics on the diagnostic set (float64 copy of the model, batches of ``diag_batch``): envelopes of
+    first-order mu, of the exact diagonal product, of the exact transport diagonal (first ``exact_sequences``
+    sequences) and optimizer-aware (Lambda mu), per-unit mean |mu|, and matched-statistic samples per lag."""
+    model = model.double().cpu().requires_grad_(False)
+    model.cell.dtype = torch.float64
+    cell, lags = model.cell, list(config.lag_grid)
+    x, y, u = multilag_data(config, config.n_diag, seed, split=1)
+    x, y = x.double(), y.double()
+    rates = adaptive_rates(model, opt, optimizer, lr) if opt is not None else None
+    w_out = model.readout.weight.detach()[0]
+    directions = [_unit_direction(model, seed * 100 + k) for k in range(config.directions)]
+    sums = {"first": 0.0, "exact_product": 0.0, "optimizer_aware": 0.0, "unit": 0.0}
+    samples: list[list[Tensor]] = [[] for _ in lags]
+    pairs: list[Tensor] = []
+    for start in range(0, config.n_diag, config.diag_batch):
+        xb, yb = x[start:start + config.diag_batch], y[start:start + config.diag_batch]
+        with torch.no_grad():
+            r, rt = _diagonals(cell, xb)
+            h = cell.unroll(xb)
+            delta = (model.readout(h).squeeze(-1) - yb)[..., None] * w_out
+        mu = window_products(r, rt, lags, order=1)
+        scale = xb.shape[0] / config.n_diag
+        sums["first"] = sums["first"] + scale * envelope(mu, lags)
+        sums["exact_product"] = sums["exact_product"] + scale * envelope(window_products(r, rt, lags, "exact"), lags)
+        if rates is not None:
+            sums["optimizer_aware"] = sums["optimizer_aware"] + scale * envelope(mu * rates, lags)
+        sums["unit"] = sums["unit"] + scale * torch.stack(
+            [mu[:, lag - 1:, i].abs().mean((0, 1)) for i, lag in enumerate(lags)])
+        psi = None
+        for direction in directions:
+            one = matched_statistic(mu, delta, jvp_states(cell, xb, direction).detach(), lags, config.per_sequence)
+            psi = one if psi is None else [a + b for a, b in zip(psi, one)]
+        for i in range(len(lags)):
+            samples[i].append(psi[i] / len(directions))
+        if not pairs:       # the (sequence, t) pairs of the first batch, for the sensitivity table
+            pairs = [p.float() for p in matched_statistic(mu, delta, jvp_states(cell, xb, directions[0]), lags, False)]
+    exact = transport_diagonal(cell, x[: config.exact_sequences], lags)
+    with torch.no_grad():
+        pred = model(x[: config.n_diag // 2]).squeeze(-1)
+        proj = x[: config.n_diag // 2] @ u.double()
+        learned = [float((pred[:, lag:] * proj[:, :-lag]).mean()) for lag in config.task_lags]
+        mse = float(((pred - y[: config.n_diag // 2]) ** 2).mean())
+    return {"lags": np.array(lags), "f_first": sums["first"].numpy(), "f_exact_product": sums["exact_product"].numpy(),
+            "f_transport": envelope(exact, lags).numpy(),
+            "f_first_same": envelope(window_products(*_diagonals(cell, x[: config.exact_sequences]), lags, 1),
+                                     lags).numpy(),
+            "f_optimizer": None if rates is None else sums["optimizer_aware"].numpy(),
+            "mu_unit": sums["unit"].numpy(), "psi": [torch.cat(s).numpy() for s in samples],
+            "psi_pairs": [p.numpy() for p in pairs],
+            "learned": np.array(learned), "mse": mse, "rates": None if rates is None else rates.numpy()}
+
+
+def _one(config: Config, spec: tuple, threads: int | None) -> tuple[tuple, dict]:
+    """One training + diagnostics run: spec = (architecture, optimizer, lr, n_train, seed)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    architecture, optimizer, lr, n_train, seed = spec
+    model, opt = train_model(config, architecture, optimizer, lr, n_train, seed, progress=config.n_jobs == 1)
+    return (architecture, optimizer, n_train, seed), diagnose(config, model, opt, optimizer, lr, seed)
+
+
+def specs(config: Config) -> list[tuple]:
+    """Every (architecture, optimizer, lr, n_train, seed) the config asks for: the main runs, the optimizer sweep and
+    the retraining sweep, without duplicates."""
+    out = [(a, config.optimizer, config.lr, config.n_train, s) for a in config.architectures for s in config.seeds]
+    out += [(config.sweep_architecture, o, lr, config.n_train, s)
+            for o, lr in zip(config.sweep_optimizers, config.sweep_lrs) for s in config.seeds]
+    out += [(a, config.optimizer, config.lr, n, s) for a in config.retrain_architectures for n in config.retrain_N
+            for s in config.seeds]
+    seen, unique = set(), []
+    for spec in out:
+        key = (spec[0], spec[1], spec[3], spec[4])
+        if key not in seen:
+            seen.add(key)
+            unique.append(spec)
+    return unique
+
+
+def compute(config: Config) -> Result:
+    todo = specs(config)
+    threads = 1 if config.n_jobs > 1 else None
+    jobs = (delayed(_one)(config, spec, threads) for spec in todo)
+    results = Parallel(n_jobs=config.n_jobs, return_as="generator")(jobs)
+    runs = dict(tqdm(results, total=len(todo), desc="window pipeline"))
+    return Result(config, runs)
+
+
+def run(config: Config | None = None, force: bool = False) -> Result:
+    return cached("window_pipeline", config or Config.book(), compute, force=force)
