@@ -71,3 +71,33 @@ def test_run_with_seeds_and_out(tmp_path):
     assert bad.returncode != 0 and "comma-separated integers" in bad.stderr
     two = subprocess.run(base + ["--seeds", "1,2"], cwd=ROOT, capture_output=True, text=True, env=env)
     assert two.returncode != 0 and "takes one seed" in two.stderr
+
+
+def test_device_and_n_jobs_flags_fail_clearly_where_they_do_not_apply(tmp_path):
+    import os
+
+    import torch
+
+    env = {**os.environ, "LEARNABILITY_CACHE": str(tmp_path)}
+    base = [sys.executable, "-m", "learnability.cli", "run", "stable_means"]
+    out = subprocess.run(base + ["--n-jobs", "2"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert out.returncode != 0 and "has no --n-jobs option" in out.stderr
+    out = subprocess.run(base + ["--n-jobs", "0"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert out.returncode == 2 and "must be a positive integer" in out.stderr
+    if not torch.cuda.is_available():
+        out = subprocess.run(base + ["--device", "cuda"], cwd=ROOT, capture_output=True, text=True, env=env)
+        assert out.returncode != 0 and "no CUDA device" in out.stderr
+
+
+def test_list_shows_the_run_time_a_run_recorded(tmp_path):
+    import os
+
+    env = {**os.environ, "LEARNABILITY_CACHE": str(tmp_path)}
+    cli = [sys.executable, "-m", "learnability.cli"]
+    before = subprocess.run(cli + ["list"], cwd=ROOT, capture_output=True, text=True, env=env)
+    line = next(x for x in before.stdout.splitlines() if x.strip().startswith("stable_means:"))
+    assert "book: not run here" in line
+    assert subprocess.run(cli + ["run", "stable_means"], cwd=ROOT, capture_output=True, env=env).returncode == 0
+    after = subprocess.run(cli + ["list"], cwd=ROOT, capture_output=True, text=True, env=env)
+    line = next(x for x in after.stdout.splitlines() if x.strip().startswith("stable_means:"))
+    assert "book: not run here" not in line and "full: not run here" in line

@@ -131,7 +131,7 @@ def cells(repeats: int = 7, B: int = 32, T: int = 100, m: int = 4, n: int = 64) 
 
     from .cells import make_cell
 
-    xs = torch.randn(B, T, m, generator=torch.Generator().manual_seed(0))
+    xs = torch.randn(B, T, m, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
 
     def step_seconds(forward, params) -> float:
         opt = torch.optim.SGD(params, lr=1e-3)
@@ -185,7 +185,7 @@ def envelope(repeats: int = 5, B: int = 32, T: int = 256, m: int = 4, n: int = 6
     from .effective_lr import cell_envelope
 
     cell = make_cell("multi", m, n, seed=0, gate_init=0.05)
-    xs = torch.randn(B, T, m, generator=torch.Generator().manual_seed(0))
+    xs = torch.randn(B, T, m, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
     lags = sorted({int(v) for v in np.linspace(1, T - 1, n_lags)})
 
     def ours() -> torch.Tensor:
@@ -198,7 +198,7 @@ def envelope(repeats: int = 5, B: int = 32, T: int = 256, m: int = 4, n: int = 6
     t_env, f = median_time(ours, repeats)
     t_fb = median_time(forward_backward, repeats)[0]
     long = make_cell("multi", m, 8, seed=0, gate_init=0.05)
-    long_xs = torch.randn(2, 4096, m, generator=torch.Generator().manual_seed(1))
+    long_xs = torch.randn(2, 4096, m, generator=torch.Generator().manual_seed(1), dtype=torch.float32)
     f_long = cell_envelope(long, long_xs, [1, 1024, 4095])
     details = (f"B = {B}, T = {T}, n = {n}, {len(lags)} lags: envelope {_fmt(t_env)}, forward+backward {_fmt(t_fb)}",
                f"T = 4096: f(1), f(1024), f(4095) = {', '.join(f'{float(v):.3g}' for v in f_long)} "
