@@ -90,3 +90,15 @@ def test_envelope_agreement_and_master_fit_on_exact_power_laws():
     N_req = 7.0 * f ** (-3.0)                                               # N = C f^-kappa, kappa(1.5) = 3
     fit = dg.master_fit(f, N_req, alpha)
     assert fit["slope"] == pytest.approx(1.0) and fit["r2"] == pytest.approx(1.0)
+
+
+def test_noise_floor_marks_exactly_the_detectable_lags():
+    lags = np.arange(1, 30)
+    f = np.exp(-lags / 8.0)
+    alpha = np.full(lags.shape, 1.5)
+    N_req = dg.required_samples(f * 0.3, np.ones_like(f), alpha, threshold=2.0)   # signal proportional to f
+    for N in (1e3, 1e6):
+        floor = dg.noise_floor(f, N_req, alpha, N)
+        assert np.array_equal(f >= floor * (1 - 1e-12), N_req <= N * (1 + 1e-12))
+        assert np.allclose(floor, floor[0])          # signal proportional to f: one level for every lag
+    assert np.isnan(dg.noise_floor([1.0], [np.inf], [1.5], 10.0)[0])

@@ -19,27 +19,34 @@ from .stable import concentration_exponent, tail_index
 TEMPERED_K = (0.25, 0.35, 0.5, 0.7, 1.0, 1.3, 1.6)
 
 
-def matched_statistic(mu: Tensor, delta: Tensor, v: Tensor, lags: Sequence[int], per_sequence: bool = True
-                      ) -> list[Tensor]:
-    """Samples of the matched statistic for each lag (eq-matched-statistic):
+def matched_samples(mu_lag: Tensor, delta: Tensor, v: Tensor, lag: int, per_sequence: bool = True) -> Tensor:
+    """Samples of the matched statistic at one lag (eq-matched-statistic):
 
     psi_{b,t}(l) = sum_q mu^{(q)}_{b,t,l} delta^{(q)}_{b,t} v^{(q)}_{b,t-l},  t = l + 1..T,
 
-    with mu (B, T, L, n) in the layout of :func:`effective_lr.effective_learning_rates` (window ending at t), the
-    output-projected errors delta (B, T, n) at steps 1..T and the JVP states v (B, T, n) at steps 1..T. With
-    ``per_sequence`` the samples are the B per-sequence means over t (one i.i.d. sample per sequence), otherwise
-    all B (T - l) pairs (b, t)."""
+    with mu_lag (B, T - l + 1, n) the rates of the windows ending at t = l..T (the layout of
+    ``effective_lr.windows``), the output-projected errors delta (B, T, n) and the JVP states v (B, T, n) at steps
+    1..T. With ``per_sequence`` the samples are the B per-sequence means over t (one i.i.d. sample per sequence),
+    otherwise all B (T - l) pairs (b, t)."""
+    B, T, n = delta.shape
+    if v.shape != delta.shape or not 1 <= lag < T or mu_lag.shape != (B, T - lag + 1, n):
+        raise ValueError(f"need delta, v (B, T, n), 1 <= lag < T and mu_lag (B, T - lag + 1, n); got "
+                         f"{tuple(delta.shape)}, {tuple(v.shape)}, lag {lag}, {tuple(mu_lag.shape)}")
+    psi = (mu_lag[:, 1:] * delta[:, lag:] * v[:, : T - lag]).sum(-1)          # t = lag+1..T
+    return psi.mean(1) if per_sequence else psi.reshape(-1)
+
+
+def matched_statistic(mu: Tensor, delta: Tensor, v: Tensor, lags: Sequence[int], per_sequence: bool = True
+                      ) -> list[Tensor]:
+    """:func:`matched_samples` for every lag, from mu (B, T, L, n) in the layout of
+    ``effective_lr.effective_learning_rates`` (mu[:, t-1, i] is the window of lags[i] ending at t)."""
     if mu.dim() != 4 or delta.shape != v.shape or delta.shape != (mu.shape[0], mu.shape[1], mu.shape[3]):
         raise ValueError(f"need mu (B, T, L, n) and delta, v (B, T, n); got {tuple(mu.shape)}, "
                          f"{tuple(delta.shape)}, {tuple(v.shape)}")
     T = mu.shape[1]
     if len(lags) != mu.shape[2] or any(not 1 <= lag < T for lag in lags):
         raise ValueError(f"lags must be {mu.shape[2]} integers in [1, T - 1 = {T - 1}]; got {list(lags)}")
-    out = []
-    for i, lag in enumerate(lags):
-        psi = (mu[:, lag:, i] * delta[:, lag:] * v[:, : T - lag]).sum(-1)      # t = lag+1..T
-        out.append(psi.mean(1) if per_sequence else psi.reshape(-1))
-    return out
+    return [matched_samples(mu[:, lag - 1:, i], delta, v, lag, per_sequence) for i, lag in enumerate(lags)]
 
 
 def lag_statistics(samples: Sequence[Tensor | np.ndarray], method: str = "ecf") -> dict[str, np.ndarray]:
@@ -148,6 +155,18 @@ def envelope_agreement(lags: Sequence[int], f_approx, f_exact) -> dict[str, floa
     la, le, ll = np.log(a[keep]), np.log(e[keep]), np.log(lags[keep])
     return {"spearman": float(spearmanr(a, e)[0]), "log_pearson": float(np.corrcoef(la, le)[0, 1]),
             "slope_ratio": float(np.polyfit(ll, la, 1)[0] / np.polyfit(ll, le, 1)[0])}
+
+
+def noise_floor(f, N_req, alpha, N: float) -> np.ndarray:
+    """The envelope level a lag needs to be detectable from N samples (eq-noise-floor): since
+    N_hat(l) = (const / f(l))^kappa, the threshold on f at sample size N is eps_th(l; N) = f(l) (N_hat(l) / N)^{1/kappa};
+    lags with f above it are detectable. NaN where N_hat is infinite or alpha_hat <= 1."""
+    f, N_req, alpha = (np.asarray(v, dtype=float) for v in (f, N_req, alpha))
+    if N <= 0:
+        raise ValueError(f"N must be positive; got {N}")
+    ok = np.isfinite(N_req) & (alpha > 1)
+    kappa = np.where(ok, alpha / np.where(ok, alpha - 1, 1.0), np.nan)
+    return np.where(ok, f * (np.where(ok, N_req, 1.0) / N) ** (1 / kappa), np.nan)
 
 
 def master_fit(f, N_req, alpha) -> dict[str, float]:

@@ -26,7 +26,7 @@ from .transport import jacobians
 _CLAMP = 1e-300
 
 
-def _diagonals(cell: Cell, xs: Tensor, state=None) -> tuple[Tensor, Tensor]:
+def trajectory_diagonals(cell: Cell, xs: Tensor, state=None) -> tuple[Tensor, Tensor]:
     """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory (one step's
     Jacobian at a time: memory O(B n^2), not O(B T n^2))."""
     flat = cell.states(xs, state)
@@ -50,7 +50,7 @@ def _check_lags(lags, T: int) -> list[int]:
     return lags
 
 
-def _windows(r: Tensor, rt: Tensor, lags, order: int | str) -> tuple[list[int], Iterator[tuple[int, int, Tensor]]]:
+def windows(r: Tensor, rt: Tensor, lags, order: int | str) -> tuple[list[int], Iterator[tuple[int, int, Tensor]]]:
     """The checked lags and an iterator of (i, lag, mu) for each lag: mu (B, T - lag + 1, n) in float64 for the
     window ends t = lag..T (eq-mu), from prefix sums in log space (one vectorised expression per lag, no loop over
     t). Arguments are checked at the call, not at the first iteration."""
@@ -70,7 +70,7 @@ def _windows(r: Tensor, rt: Tensor, lags, order: int | str) -> tuple[list[int], 
         log_abs = torch.cat([zero, torch.cumsum(torch.log(r64.clamp_min(_CLAMP)), 1)], 1)
         ratio = torch.cat([zero, torch.cumsum(rt64 / r64.clamp_min(_CLAMP), 1)], 1)
 
-    def windows() -> Iterator[tuple[int, int, Tensor]]:
+    def each() -> Iterator[tuple[int, int, Tensor]]:
         for i, lag in enumerate(lags):
             value = torch.exp(log_abs[:, lag:] - log_abs[:, : T + 1 - lag])   # windows j = t-lag+1..t, t = lag..T
             if order == "exact":
@@ -79,7 +79,7 @@ def _windows(r: Tensor, rt: Tensor, lags, order: int | str) -> tuple[list[int], 
                 value = value * (1 + ratio[:, lag:] - ratio[:, : T + 1 - lag])
             yield i, lag, value
 
-    return lags, windows()
+    return lags, each()
 
 
 def window_products(r: Tensor, rt: Tensor, lags, order: int | str = 0) -> Tensor:
@@ -87,10 +87,10 @@ def window_products(r: Tensor, rt: Tensor, lags, order: int | str = 0) -> Tensor
 
     ``order`` 0, 1 or ``"exact"`` (see the module docstring). Windows that start before step 1 (t < lag) are 0.
     """
-    lags, windows = _windows(r, rt, lags, order)
+    lags, per_lag = windows(r, rt, lags, order)
     B, T, n = r.shape
-    out = torch.zeros(B, T, len(lags), n, dtype=torch.float64)
-    for i, lag, value in windows:
+    out = torch.zeros(B, T, len(lags), n, dtype=torch.float64, device=r.device)
+    for i, lag, value in per_lag:
         out[:, lag - 1:, i] = value
     return out.to(r.dtype)
 
@@ -101,7 +101,7 @@ def window_envelope(r: Tensor, rt: Tensor, lags, order: int | str = 1, reduce: s
     if reduce not in ("sum", "mean"):
         raise ValueError(f"reduce must be 'sum' or 'mean'; got {reduce!r}")
     values = []
-    for _, _, mu in _windows(r, rt, lags, order)[1]:
+    for _, _, mu in windows(r, rt, lags, order)[1]:
         values.append((mu.abs().sum(-1) if reduce == "sum" else mu.abs().mean(-1)).mean())
     return torch.stack(values).to(r.dtype)
 
@@ -115,7 +115,7 @@ def effective_learning_rates(cell: Cell, xs: Tensor, lags, order: int | str = 0,
     if not isinstance(xs, Tensor) or xs.dim() != 3:
         raise ValueError("xs must be a tensor of shape (batch, T, input_size)")
     with torch.no_grad():
-        r, rt = _diagonals(cell, xs, state)
+        r, rt = trajectory_diagonals(cell, xs, state)
     return window_products(r, rt, lags, order)
 
 
@@ -125,7 +125,7 @@ def cell_envelope(cell: Cell, xs: Tensor, lags, order: int | str = 1, reduce: st
     if not isinstance(xs, Tensor) or xs.dim() != 3:
         raise ValueError("xs must be a tensor of shape (batch, T, input_size)")
     with torch.no_grad():
-        r, rt = _diagonals(cell, xs, state)
+        r, rt = trajectory_diagonals(cell, xs, state)
     return window_envelope(r, rt, lags, order, reduce)
 
 

@@ -32,8 +32,8 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..cells import make_cell
-from ..diagnostics import matched_statistic
-from ..effective_lr import _diagonals, envelope, transport_diagonal, window_products
+from ..diagnostics import matched_samples
+from ..effective_lr import trajectory_diagonals, cell_envelope, envelope, transport_diagonal, window_envelope, windows
 from ..training import OPTIMIZERS, SequenceModel
 from . import Preset
 from .cache import cached
@@ -230,56 +230,55 @@ def jvp_states(cell, xs: Tensor, direction: dict[str, Tensor]) -> Tensor:
 
 
 def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: float, seed: int) -> dict:
-    """Per-lag diagnostics on the diagnostic set (float64 copy of the model, batches of ``diag_batch``): envelopes of
-    first-order mu, of the exact diagonal product, of the exact transport diagonal (first ``exact_sequences``
-    sequences) and optimizer-aware (Lambda mu), per-unit mean |mu|, and matched-statistic samples per lag."""
-    model = model.double().cpu().requires_grad_(False)
+    """Per-lag diagnostics on the diagnostic set (float64 copy of the model on ``config.device``, batches of
+    ``diag_batch``, one lag at a time so memory stays O(B T n)): envelopes of first-order mu (eq-envelope), of the
+    exact diagonal product, of the exact transport diagonal (first ``exact_sequences`` sequences, with the
+    first-order envelope of the same sequences) and optimizer-aware (Lambda mu, eq-gelr); per-unit mean |mu|;
+    matched-statistic samples per lag (eq-matched-statistic), and the (sequence, t) pairs of the first batch."""
+    device = torch.device(config.device)
+    model = model.double().to(device).requires_grad_(False)
     model.cell.dtype = torch.float64
     cell, lags = model.cell, list(config.lag_grid)
     x, y, u = multilag_data(config, config.n_diag, seed, split=1)
-    x, y = x.double(), y.double()
-    rates = adaptive_rates(model, opt, optimizer, lr) if opt is not None else None
+    x, y, u = x.double().to(device), y.double().to(device), u.double().to(device)
+    rates = adaptive_rates(model, opt, optimizer, lr).to(device) if opt is not None else None
     w_out = model.readout.weight.detach()[0]
     directions = [_unit_direction(model, seed * 100 + k) for k in range(config.directions)]
-    sums = {"first": 0.0, "exact_product": 0.0, "optimizer_aware": 0.0, "unit": 0.0}
+    L, n = len(lags), config.H
+    f_first, f_opt = torch.zeros(L, dtype=torch.float64), torch.zeros(L, dtype=torch.float64)
+    f_exact, unit = torch.zeros(L, dtype=torch.float64), torch.zeros(L, n, dtype=torch.float64)
     samples: list[list[Tensor]] = [[] for _ in lags]
     pairs: list[Tensor] = []
     for start in range(0, config.n_diag, config.diag_batch):
         xb, yb = x[start:start + config.diag_batch], y[start:start + config.diag_batch]
         with torch.no_grad():
-            r, rt = _diagonals(cell, xb)
-            h = cell.unroll(xb)
-            delta = (model.readout(h).squeeze(-1) - yb)[..., None] * w_out
-        mu = window_products(r, rt, lags, order=1)
+            r, rt = trajectory_diagonals(cell, xb)
+            delta = (model(xb).squeeze(-1) - yb)[..., None] * w_out
+        vs = [jvp_states(cell, xb, direction).detach() for direction in directions]
         scale = xb.shape[0] / config.n_diag
-        sums["first"] = sums["first"] + scale * envelope(mu, lags)
-        sums["exact_product"] = sums["exact_product"] + scale * envelope(window_products(r, rt, lags, "exact"), lags)
-        if rates is not None:
-            sums["optimizer_aware"] = sums["optimizer_aware"] + scale * envelope(mu * rates, lags)
-        sums["unit"] = sums["unit"] + scale * torch.stack(
-            [mu[:, lag - 1:, i].abs().mean((0, 1)) for i, lag in enumerate(lags)])
-        psi = None
-        for direction in directions:
-            one = matched_statistic(mu, delta, jvp_states(cell, xb, direction).detach(), lags, config.per_sequence)
-            psi = one if psi is None else [a + b for a, b in zip(psi, one)]
-        for i in range(len(lags)):
-            samples[i].append(psi[i] / len(directions))
-        if not pairs:       # the (sequence, t) pairs of the first batch, for the sensitivity table
-            pairs = [p.float() for p in matched_statistic(mu, delta, jvp_states(cell, xb, directions[0]), lags, False)]
-    exact = transport_diagonal(cell, x[: config.exact_sequences], lags)
+        f_exact += scale * window_envelope(r, rt, lags, "exact").cpu()
+        for i, lag, mu in windows(r, rt, lags, order=1)[1]:
+            f_first[i] += scale * float(mu.abs().sum(-1).mean())
+            unit[i] += scale * mu.abs().mean((0, 1)).cpu()
+            if rates is not None:
+                f_opt[i] += scale * float((mu * rates).abs().sum(-1).mean())
+            psi = sum(matched_samples(mu, delta, v, lag, config.per_sequence) for v in vs) / len(vs)
+            samples[i].append(psi.cpu())
+            if start == 0:
+                pairs.append(matched_samples(mu, delta, vs[0], lag, per_sequence=False).float().cpu())
+    sub = x[: config.exact_sequences]
+    f_transport = envelope(transport_diagonal(cell, sub, lags), lags).cpu()
+    half = config.n_diag // 2
     with torch.no_grad():
-        pred = model(x[: config.n_diag // 2]).squeeze(-1)
-        proj = x[: config.n_diag // 2] @ u.double()
+        pred = torch.cat([model(x[i:i + config.diag_batch]).squeeze(-1) for i in range(0, half, config.diag_batch)])
+        proj = x[:half] @ u
         learned = [float((pred[:, lag:] * proj[:, :-lag]).mean()) for lag in config.task_lags]
-        mse = float(((pred - y[: config.n_diag // 2]) ** 2).mean())
-    return {"lags": np.array(lags), "f_first": sums["first"].numpy(), "f_exact_product": sums["exact_product"].numpy(),
-            "f_transport": envelope(exact, lags).numpy(),
-            "f_first_same": envelope(window_products(*_diagonals(cell, x[: config.exact_sequences]), lags, 1),
-                                     lags).numpy(),
-            "f_optimizer": None if rates is None else sums["optimizer_aware"].numpy(),
-            "mu_unit": sums["unit"].numpy(), "psi": [torch.cat(s).numpy() for s in samples],
-            "psi_pairs": [p.numpy() for p in pairs],
-            "learned": np.array(learned), "mse": mse, "rates": None if rates is None else rates.numpy()}
+        mse = float(((pred - y[:half]) ** 2).mean())
+    return {"lags": np.array(lags), "f_first": f_first.numpy(), "f_exact_product": f_exact.numpy(),
+            "f_transport": f_transport.numpy(), "f_first_same": cell_envelope(cell, sub, lags).cpu().numpy(),
+            "f_optimizer": None if rates is None else f_opt.numpy(), "mu_unit": unit.numpy(),
+            "psi": [torch.cat(s).numpy() for s in samples], "psi_pairs": [p.numpy() for p in pairs],
+            "learned": np.array(learned), "mse": mse, "rates": None if rates is None else rates.cpu().numpy()}
 
 
 def _one(config: Config, spec: tuple, threads: int | None) -> tuple[tuple, dict]:
