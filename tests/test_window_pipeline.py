@@ -107,3 +107,23 @@ def test_analysis_tables(result):
     assert wa.learned_horizon([0.5, 0.1], (1, 2), (0.6, 0.5)) == 1
     H = wa.horizons(wa.main_run(result, "DiagGate"), [10, 1e3, 1e6], threshold=1)
     assert np.all(np.diff(H) >= 0)                                         # more samples never shrink the window
+
+
+def test_measured_and_theory_windows_coincide_when_the_theory_holds():
+    """A synthetic run whose matched statistic has lag-independent noise and a signal proportional to the envelope:
+    the measured H_N (diagnostics) must equal the theory's (window.learnability_window) at every N."""
+    from learnability.stable import sample_sas
+
+    lags = np.arange(1, 31)
+    f = 4 * np.exp(-lags / 6.0)
+    gen = torch.Generator().manual_seed(0)
+    psi = [(sample_sas(1.8, 4000, scale=1.0, generator=gen, dtype=torch.float64) + 0.5 * v).numpy() for v in f]
+    run = {"lags": lags, "f_first": f, "psi": psi}
+    stats = wa.statistics(run)
+    stats["alpha"][:] = np.median(stats["alpha"])     # the theory's constants, exactly
+    stats["sigma"][:] = np.median(stats["sigma"])
+    stats["m"] = 0.5 * f
+    N_grid = [10, 100, 1e3, 1e4, 1e5]
+    measured = [wa.measured_window(lags, wa.required(run, 5.0, stats=stats), N) for N in N_grid]
+    assert list(wa.theory_horizons(run, N_grid, 5.0, stats=stats)) == measured
+    assert measured[-1] > measured[0]

@@ -46,6 +46,31 @@ def horizons(run: dict, N_grid: Sequence[float], threshold: float, contiguous: b
     return np.array([measured_window(run["lags"], N_req, N, contiguous) for N in N_grid])
 
 
+def theory_constants(run: dict, stats: dict | None = None) -> dict[str, float]:
+    """The constants of the theory's window (eq-window) fitted to one run: alpha and sigma as the medians of
+    alpha_hat(l) (clipped to [1.01, 2]) and sigma_hat(l), and c from m_hat = c f_hat (geometric mean of m_hat / f_hat
+    over the lags where both are positive)."""
+    st = stats or statistics(run)
+    ok = (st["m"] > 0) & (run["f_first"] > 0)
+    if not ok.any():
+        raise ValueError("no lag with positive signal and envelope: c cannot be fitted")
+    return {"alpha": float(np.clip(np.median(st["alpha"]), 1.01, 2.0)), "sigma": float(np.median(st["sigma"])),
+            "c": float(np.exp(np.mean(np.log(st["m"][ok] / run["f_first"][ok]))))}
+
+
+def theory_horizons(run: dict, N_grid: Sequence[float], threshold: float, stats: dict | None = None) -> np.ndarray:
+    """H_N of the theory (eq-window, `window.learnability_window`) for the measured envelope f_hat (log-linear
+    between grid lags) and the constants of :func:`theory_constants`: what the window would be if the noise scale,
+    the tail index and the signal-to-envelope ratio did not depend on the lag."""
+    from .window import learnability_window
+
+    k = theory_constants(run, stats)
+    lags, log_f = np.asarray(run["lags"], dtype=float), np.log(np.asarray(run["f_first"], dtype=float))
+    values = np.exp(np.interp(np.arange(1, int(lags.max()) + 1), lags, log_f))
+    return np.array([learnability_window(values, N, k["alpha"], threshold=threshold, sigma=k["sigma"], c=k["c"])
+                     for N in N_grid])
+
+
 def envelope_rows(result) -> list[dict]:
     """One row per architecture: agreement of the first-order envelope with the exact transport diagonal (same
     sequences), best regime of the first-order envelope by AIC, its exponential tau and power-law beta."""
