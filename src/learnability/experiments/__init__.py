@@ -46,7 +46,7 @@ EXPERIMENTS: dict[str, tuple[str, str, str]] = {
                    "p3_oscillator"),
     "window_pipeline": ("learnability.experiments.window_pipeline",
                         "Part II measured: envelopes, tail indices, N(l) and H_N of trained gated RNNs; optimizers; "
-                        "retraining validation", "p2_window_measured"),
+                        "retraining validation", "p2_envelopes"),
 }
 
 
