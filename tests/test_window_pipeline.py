@@ -52,11 +52,15 @@ def test_runs_are_deterministic_and_independent_of_n_jobs(result):
 def test_diagnostics_shapes_and_finite_values(result):
     run = result.runs[("DiagGate", "adamw", 16, 3)]
     L = 4
-    for key in ("f_first", "f_exact_product", "f_transport", "f_first_same", "f_optimizer"):
+    for key in ("f_first", "f_exact_product", "f_transport", "f_first_same", "f_optimizer", "f_optimizer_rq"):
         assert run[key].shape == (L,) and np.all(np.isfinite(run[key])) and np.all(run[key] > 0)
     assert run["mu_unit"].shape == (L, 4) and len(run["psi"]) == L and run["psi"][0].shape == (256,)
     assert run["psi_pairs"][1].shape == (128 * (12 - 2),)
-    assert result.runs[("DiagGate", "sgd", 16, 3)]["rates"] == pytest.approx(np.full(4, 0.1))
+    sgd = result.runs[("DiagGate", "sgd", 16, 3)]
+    assert sgd["rates"] == pytest.approx(np.full(4, 0.1))
+    # with one rate for every weight both optimizer-aware envelopes are lr times the plain one
+    assert sgd["f_optimizer"] == pytest.approx(0.1 * sgd["f_first"]) and sgd["f_optimizer_rq"] == pytest.approx(
+        0.1 * sgd["f_first"])
 
 
 def test_constgate_transport_and_exact_product_agree_in_trend(result):
@@ -127,3 +131,46 @@ def test_measured_and_theory_windows_coincide_when_the_theory_holds():
     measured = [wa.measured_window(lags, wa.required(run, 5.0, stats=stats), N) for N in N_grid]
     assert list(wa.theory_horizons(run, N_grid, 5.0, stats=stats)) == measured
     assert measured[-1] > measured[0]
+
+
+def test_rayleigh_rates_and_the_immediate_jvp():
+    rates = torch.tensor([[1.0, 3.0], [2.0, 2.0]], dtype=torch.float64)
+    h = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]], dtype=torch.float64)
+    lam = wp.rayleigh_rates(rates, h)
+    assert torch.allclose(lam[0], torch.tensor([[2.0, 2.0], [1.0, 2.0], [2.0, 2.0]], dtype=torch.float64))
+    config = tiny(jvp="immediate")
+    model = wp.build(config, "GRU", seed=2).double()
+    model.cell.dtype = torch.float64
+    xs = torch.randn(2, 5, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    w = wp._unit_direction(model, 3)
+    v = wp.immediate_jvp_states(model.cell, xs, w)
+    with torch.no_grad():                       # one step from the fixed previous state, by central differences
+        states = model.cell.states(xs)
+        params = dict(model.cell.named_parameters())
+
+        def step_at(t: int) -> torch.Tensor:
+            return model.cell.hidden(model.cell(xs[:, t], model.cell.unflatten_state(states[:, t])))
+
+        eps = 1e-6
+        for k in w:
+            params[k] += eps * w[k]
+        plus = torch.stack([step_at(t) for t in range(5)], 1)
+        for k in w:
+            params[k] -= 2 * eps * w[k]
+        minus = torch.stack([step_at(t) for t in range(5)], 1)
+    assert torch.allclose(v, (plus - minus) / (2 * eps), atol=1e-8)
+    assert not torch.allclose(v, wp.jvp_states(model.cell, xs, w))      # the total derivative carries transport
+    with pytest.raises(ValueError, match="jvp must be"):
+        tiny(jvp="partial")
+
+
+def test_gru_code_variant_adds_the_two_extra_products():
+    config = tiny(architectures=("GRU",), sweep_optimizers=(), sweep_lrs=(), retrain_architectures=(), retrain_N=())
+    model = wp.build(config, "GRU", seed=0)
+    standard = wp.diagnose(config, model, None, "adamw", 1e-3, seed=3)
+    code = wp.diagnose(replace(config, gru_zero_order="code"), wp.build(config, "GRU", seed=0), None, "adamw", 1e-3,
+                       seed=3)
+    assert np.all(code["f_first"] > standard["f_first"])     # the extra products are positive
+    assert np.array_equal(code["f_transport"], standard["f_transport"])
+    with pytest.raises(ValueError, match="gru_zero_order"):
+        tiny(gru_zero_order="both")

@@ -428,6 +428,11 @@ class GRUCell(Cell):
         self._check_step_args(x_t, h)
         return 1 - torch.sigmoid(self._affine(self.W_z, self.U_z, self.b_z, h, x_t))
 
+    def reset_gate(self, x_t: Tensor, h: Tensor) -> Tensor:
+        """r = sigma(W_r h + U_r x + b_r), (B, n)."""
+        self._check_step_args(x_t, h)
+        return torch.sigmoid(self._affine(self.W_r, self.U_r, self.b_r, h, x_t))
+
     def step(self, x_t: Tensor, h: Tensor) -> Tensor:
         z, _, cand, _ = self._parts(x_t, h)
         return (1 - z) * h + z * cand

@@ -10,9 +10,10 @@ One ``run(config) -> Result`` does, for every architecture x seed (and for the o
    weights and gate biases at retention 1 - ``gate_init`` (the paper's initialisation);
 3. diagnostics on the diagnostic set, per lag of the grid: the envelope from first-order mu and from the exact
    diagonal product, the diagonal of the exact transport (on ``exact_sequences`` sequences), per-unit mean |mu|, the
-   optimizer-aware envelope (Adam/RMSProp per-weight rates, "GELR"), and the matched statistic psi (JVP of the
-   unrolled network along ``directions`` random unit parameter directions with ``torch.func.jvp``), reduced to
-   per-sequence means or kept as (sequence, t) pairs;
+   optimizer-aware envelope (Adam/RMSProp per-weight rates, "GELR": lag-independent row means, and the authors'
+   later lag-dependent Rayleigh quotient), and the matched statistic psi (JVP of the unrolled network along
+   ``directions`` random unit parameter directions with ``torch.func.jvp``; ``jvp="immediate"`` for the one-step
+   variant), reduced to per-sequence means or kept as (sequence, t) pairs;
 4. for the retraining validation, the learned coefficient at each task lag, E[y_hat_t u^T x_{t - l_k}], on fresh data.
 
 Estimators (tail index, N_hat, H_N, regime fits) live in :mod:`learnability.diagnostics` and are applied in the
@@ -23,6 +24,7 @@ chapters to the stored per-lag arrays, so a sensitivity sweep does not retrain a
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -67,6 +69,8 @@ class Config(Preset):
     seeds: tuple[int, ...] = (212, 1001, 2002, 3003, 4004)
     lag_grid: tuple[int, ...] = tuple(int(v) for v in np.unique(np.linspace(4, 256, 128).astype(int)))
     directions: int = 1
+    jvp: str = "total"
+    gru_zero_order: str = "standard"
     per_sequence: bool = True
     exact_sequences: int = 16
     diag_batch: int = 128
@@ -96,6 +100,11 @@ class Config(Preset):
             raise ValueError(f"device must be 'cpu' or 'cuda'; got {self.device!r}")
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("device='cuda' asked for, but torch sees no CUDA device; use device='cpu'")
+        if self.gru_zero_order not in ("standard", "code"):
+            raise ValueError("gru_zero_order must be 'standard' (prod(1 - z)) or 'code' (the authors' three "
+                             f"products, flag F9); got {self.gru_zero_order!r}")
+        if self.jvp not in ("total", "immediate"):
+            raise ValueError(f"jvp must be 'total' (the authors' choice) or 'immediate' (flag F10); got {self.jvp!r}")
         if self.n_jobs < 1 or self.directions < 1 or not self.seeds:
             raise ValueError("n_jobs and directions must be >= 1 and seeds non-empty")
         if max(self.retrain_N, default=0) > self.n_train or self.exact_sequences > self.n_diag:
@@ -179,22 +188,36 @@ def train_model(config: Config, architecture: str, optimizer: str, lr: float, n_
 
 
 # ----- diagnostics --------------------------------------------------------------------------------------------
-def adaptive_rates(model: SequenceModel, opt: torch.optim.Optimizer, optimizer: str, lr: float) -> Tensor:
-    """Lambda^(q) (eq-gelr): the row mean over the cell's n x n weight matrices of the per-weight rates
-    lr / (sqrt(v_hat) + 1e-8) of Adam(W) (bias-corrected second moment) or RMSProp; lr for SGD (with or without
-    momentum: momentum is ignored, as in the authors' code)."""
+def rate_matrix(model: SequenceModel, opt: torch.optim.Optimizer, optimizer: str, lr: float) -> Tensor:
+    """lambda_{qj}: the per-weight rates lr / (sqrt(v_hat) + 1e-8) of Adam(W) (bias-corrected second moment) or
+    RMSProp, averaged over the cell's n x n weight matrices (n, n); lr everywhere for SGD (momentum ignored, as in the
+    authors' code)."""
     n = model.cell.hidden_size
     if optimizer not in ADAPTIVE:
-        return torch.full((n,), float(lr), dtype=torch.float64)
-    rows = []
+        return torch.full((n, n), float(lr), dtype=torch.float64)
+    mats = []
     for p in model.cell.parameters():
         if p.dim() == 2 and p.shape == (n, n) and p in opt.state:
             state = opt.state[p]
             v = state[ADAPTIVE[optimizer]].double()
             if optimizer != "rmsprop":
                 v = v / (1 - 0.999 ** float(state["step"]))
-            rows.append((lr / (v.sqrt() + 1e-8)).mean(1))
-    return torch.stack(rows).mean(0).cpu()
+            mats.append(lr / (v.sqrt() + 1e-8))
+    return torch.stack(mats).mean(0).cpu()
+
+
+def adaptive_rates(model: SequenceModel, opt: torch.optim.Optimizer, optimizer: str, lr: float) -> Tensor:
+    """Lambda^(q) (eq-gelr): the row mean of :func:`rate_matrix`, lag-independent (the "LayerNorm approximation")."""
+    return rate_matrix(model, opt, optimizer, lr).mean(1)
+
+
+def rayleigh_rates(rates: Tensor, h: Tensor) -> Tensor:
+    """Lag-dependent Lambda^(q)(b, k) = sum_j lambda_qj h_{k,j}^2 / sum_j h_{k,j}^2 for states h (B, K, n), the
+    authors' later pipeline (flag F12); the row mean where h_k = 0."""
+    h2 = h ** 2
+    norm = h2.sum(-1, keepdim=True)
+    quotient = (h2 @ rates.T) / torch.where(norm > 0, norm, torch.ones_like(norm))
+    return torch.where(norm > 0, quotient, rates.mean(1).expand_as(quotient))
 
 
 def _unit_direction(model: SequenceModel, seed: int) -> dict[str, Tensor]:
@@ -229,6 +252,37 @@ def jvp_states(cell, xs: Tensor, direction: dict[str, Tensor]) -> Tensor:
                           tuple(direction[k].to(params[k]) for k in names))[1]
 
 
+def gru_code_terms(cell, xs: Tensor, r: Tensor, lags) -> Iterator[Tensor]:
+    """The two extra zero-order products of the authors' GRU rates (flag F9), per lag in the layout of
+    ``effective_lr.windows``: prod_j rho_j + prod_j (1 - z_j) rho_j over the window, rho the reset gate and
+    r = 1 - z the retention."""
+    with torch.no_grad():
+        flat = cell.states(xs)
+        rho = torch.stack([cell.reset_gate(xs[:, t], flat[:, t]) for t in range(xs.shape[1])], 1)
+    zero = torch.zeros_like(rho)
+    for (_, _, a), (_, _, b) in zip(windows(rho, zero, lags, 0)[1], windows(r * rho, zero, lags, 0)[1]):
+        yield a + b
+
+
+def immediate_jvp_states(cell, xs: Tensor, direction: dict[str, Tensor]) -> Tensor:
+    """The immediate variant of :func:`jvp_states` (flag F10): d+ h_t / d theta [w], the derivative of one step at
+    the fixed previous state, for every t at once (B, T, n)."""
+    B, T, _ = xs.shape
+    with torch.no_grad():
+        prev = cell.states(xs)[:, :-1].reshape(B * T, -1)
+    x = xs.reshape(B * T, -1)
+    params = dict(cell.named_parameters())
+    names = list(params)
+
+    def step(*values):
+        out = torch.func.functional_call(cell, dict(zip(names, values)), (x, cell.unflatten_state(prev)))
+        return cell.hidden(out)
+
+    tangent = torch.func.jvp(step, tuple(params[k].detach() for k in names),
+                             tuple(direction[k].to(params[k]) for k in names))[1]
+    return tangent.reshape(B, T, -1)
+
+
 def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: float, seed: int) -> dict:
     """Per-lag diagnostics on the diagnostic set (float64 copy of the model on ``config.device``, batches of
     ``diag_batch``, one lag at a time so memory stays O(B T n)): envelopes of first-order mu (eq-envelope), of the
@@ -241,11 +295,12 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
     cell, lags = model.cell, list(config.lag_grid)
     x, y, u = multilag_data(config, config.n_diag, seed, split=1)
     x, y, u = x.double().to(device), y.double().to(device), u.double().to(device)
-    rates = adaptive_rates(model, opt, optimizer, lr).to(device) if opt is not None else None
+    matrix = rate_matrix(model, opt, optimizer, lr).to(device) if opt is not None else None
+    rates = None if matrix is None else matrix.mean(1)
     w_out = model.readout.weight.detach()[0]
     directions = [_unit_direction(model, seed * 100 + k) for k in range(config.directions)]
     L, n = len(lags), config.H
-    f_first, f_opt = torch.zeros(L, dtype=torch.float64), torch.zeros(L, dtype=torch.float64)
+    f_first, f_opt, f_rq = (torch.zeros(L, dtype=torch.float64) for _ in range(3))
     f_exact, unit = torch.zeros(L, dtype=torch.float64), torch.zeros(L, n, dtype=torch.float64)
     samples: list[list[Tensor]] = [[] for _ in lags]
     pairs: list[Tensor] = []
@@ -254,14 +309,23 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
         with torch.no_grad():
             r, rt = trajectory_diagonals(cell, xb)
             delta = (model(xb).squeeze(-1) - yb)[..., None] * w_out
-        vs = [jvp_states(cell, xb, direction).detach() for direction in directions]
+        jvp = jvp_states if config.jvp == "total" else immediate_jvp_states
+        vs = [jvp(cell, xb, direction).detach() for direction in directions]
+        if matrix is not None:
+            with torch.no_grad():                           # (B, T + 1, n): perturbation entering at state k = 0..T
+                lam = rayleigh_rates(matrix, cell.hidden_trajectory(cell.states(xb)))
         scale = xb.shape[0] / config.n_diag
         f_exact += scale * window_envelope(r, rt, lags, "exact").cpu()
+        code_terms = (gru_code_terms(cell, xb, r, lags) if cell.kind == "gru" and config.gru_zero_order == "code"
+                      else None)
         for i, lag, mu in windows(r, rt, lags, order=1)[1]:
+            if code_terms is not None:
+                mu = mu + next(code_terms)
             f_first[i] += scale * float(mu.abs().sum(-1).mean())
             unit[i] += scale * mu.abs().mean((0, 1)).cpu()
             if rates is not None:
                 f_opt[i] += scale * float((mu * rates).abs().sum(-1).mean())
+                f_rq[i] += scale * float((mu * lam[:, : mu.shape[1]]).abs().sum(-1).mean())   # k = t - lag
             psi = sum(matched_samples(mu, delta, v, lag, config.per_sequence) for v in vs) / len(vs)
             samples[i].append(psi.cpu())
             if start == 0:
@@ -276,7 +340,8 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
         mse = float(((pred - y[:half]) ** 2).mean())
     return {"lags": np.array(lags), "f_first": f_first.numpy(), "f_exact_product": f_exact.numpy(),
             "f_transport": f_transport.numpy(), "f_first_same": cell_envelope(cell, sub, lags).cpu().numpy(),
-            "f_optimizer": None if rates is None else f_opt.numpy(), "mu_unit": unit.numpy(),
+            "f_optimizer": None if rates is None else f_opt.numpy(),
+            "f_optimizer_rq": None if rates is None else f_rq.numpy(), "mu_unit": unit.numpy(),
             "psi": [torch.cat(s).numpy() for s in samples], "psi_pairs": [p.numpy() for p in pairs],
             "learned": np.array(learned), "mse": mse, "rates": None if rates is None else rates.cpu().numpy()}
 
