@@ -101,3 +101,13 @@ def test_list_shows_the_run_time_a_run_recorded(tmp_path):
     after = subprocess.run(cli + ["list"], cwd=ROOT, capture_output=True, text=True, env=env)
     line = next(x for x in after.stdout.splitlines() if x.strip().startswith("stable_means:"))
     assert "book: not run here" not in line and "full: not run here" in line
+
+
+def test_device_and_n_jobs_reach_a_config_that_has_them():
+    from learnability.cli import _with_option
+    from learnability.experiments import window_pipeline
+
+    config = _with_option(window_pipeline.Config.book(), "n_jobs", 4, "--n-jobs", "window_pipeline")
+    config = _with_option(config, "device", "cpu", "--device", "window_pipeline")
+    assert config.n_jobs == 4 and config.device == "cpu"
+    assert _with_option(config, "n_jobs", None, "--n-jobs", "window_pipeline") is config

@@ -12,7 +12,8 @@ from learnability.experiments import window_pipeline as wp
 
 def tiny(**overrides) -> wp.Config:
     base = wp.Config.full(T=12, D=2, H=4, task_lags=(1, 2), coefficients=(0.6, 0.5), n_train=16, n_diag=256,
-                          epochs=2, batch=8, seeds=(3,), lag_grid=(1, 2, 3, 4), exact_sequences=4, diag_batch=128,
+                          epochs=2, batch=8, seeds=(3,), lag_grid=(1, 2, 3, 4), exact_sequences=4, pair_sequences=128,
+                          diag_batch=128,
                           architectures=("ConstGate", "DiagGate"), sweep_optimizers=("adamw", "sgd"),
                           sweep_lrs=(1e-3, 0.1), retrain_architectures=("DiagGate",), retrain_N=(4, 8), n_jobs=1)
     return replace(base, **overrides)

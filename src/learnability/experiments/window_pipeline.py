@@ -73,6 +73,7 @@ class Config(Preset):
     gru_zero_order: str = "standard"
     per_sequence: bool = True
     exact_sequences: int = 16
+    pair_sequences: int = 16
     diag_batch: int = 128
     sweep_optimizers: tuple[str, ...] = ("adamw", "sgd", "sgd_momentum", "rmsprop")
     sweep_lrs: tuple[float, ...] = (1e-3, 1e-1, 1e-2, 1e-3)
@@ -107,8 +108,10 @@ class Config(Preset):
             raise ValueError(f"jvp must be 'total' (the authors' choice) or 'immediate' (flag F10); got {self.jvp!r}")
         if self.n_jobs < 1 or self.directions < 1 or not self.seeds:
             raise ValueError("n_jobs and directions must be >= 1 and seeds non-empty")
-        if max(self.retrain_N, default=0) > self.n_train or self.exact_sequences > self.n_diag:
-            raise ValueError("retrain_N cannot exceed n_train, nor exact_sequences n_diag")
+        if max(self.retrain_N, default=0) > self.n_train or max(self.exact_sequences, self.pair_sequences) > min(
+                self.n_diag, self.diag_batch):
+            raise ValueError("retrain_N cannot exceed n_train, nor exact_sequences and pair_sequences the diagnostic "
+                             "batch")
 
     @classmethod
     def book(cls) -> "Config":
@@ -117,7 +120,8 @@ class Config(Preset):
         seed, two parallel jobs; retraining on N = 8, 32, 128 sequences."""
         return replace(cls(), T=64, D=4, H=16, task_lags=(2, 4, 8, 12, 16), n_train=512, n_diag=1024, lr=1e-2,
                        epochs=50, batch=64, seeds=(212,), lag_grid=tuple(range(1, 41)), exact_sequences=32,
-                       diag_batch=256, sweep_lrs=(1e-2, 0.3, 0.03, 1e-2), retrain_N=(8, 32, 128), n_jobs=2)
+                       pair_sequences=256, diag_batch=256, sweep_lrs=(1e-2, 0.3, 0.03, 1e-2), retrain_N=(8, 32, 128),
+                       n_jobs=2)
 
 
 @dataclass
@@ -288,7 +292,8 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
     ``diag_batch``, one lag at a time so memory stays O(B T n)): envelopes of first-order mu (eq-envelope), of the
     exact diagonal product, of the exact transport diagonal (first ``exact_sequences`` sequences, with the
     first-order envelope of the same sequences) and optimizer-aware (Lambda mu, eq-gelr); per-unit mean |mu|;
-    matched-statistic samples per lag (eq-matched-statistic), and the (sequence, t) pairs of the first batch."""
+    matched-statistic samples per lag (eq-matched-statistic), and the (sequence, t) pairs of the first
+    ``pair_sequences`` sequences."""
     device = torch.device(config.device)
     model = model.double().to(device).requires_grad_(False)
     model.cell.dtype = torch.float64
@@ -329,7 +334,8 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
             psi = sum(matched_samples(mu, delta, v, lag, config.per_sequence) for v in vs) / len(vs)
             samples[i].append(psi.cpu())
             if start == 0:
-                pairs.append(matched_samples(mu, delta, vs[0], lag, per_sequence=False).float().cpu())
+                P = config.pair_sequences
+                pairs.append(matched_samples(mu[:P], delta[:P], vs[0][:P], lag, per_sequence=False).float().cpu())
     sub = x[: config.exact_sequences]
     f_transport = envelope(transport_diagonal(cell, sub, lags), lags).cpu()
     half = config.n_diag // 2
