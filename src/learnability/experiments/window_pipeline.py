@@ -179,7 +179,8 @@ def train_model(config: Config, architecture: str, optimizer: str, lr: float, n_
     steps = config.epochs * per_epoch if steps is None else steps
     gen = torch.Generator().manual_seed(seed + 99)
     order = torch.empty(0, dtype=torch.long)
-    for _ in tqdm(range(steps), desc=f"{architecture}/{optimizer}/N={n_train}", disable=not progress, leave=False):
+    for _ in tqdm(range(steps), desc=f"{architecture}/{optimizer}/N={n_train}", disable=None if progress else True,
+                  leave=False):
         if order.numel() < min(config.batch, n_train):
             order = torch.cat([order, torch.randperm(n_train, generator=gen)])
         idx, order = order[: config.batch], order[config.batch:]
@@ -383,7 +384,7 @@ def compute(config: Config) -> Result:
     threads = 1 if config.n_jobs > 1 else None
     jobs = (delayed(_one)(config, spec, threads) for spec in todo)
     results = Parallel(n_jobs=config.n_jobs, return_as="generator")(jobs)
-    runs = dict(tqdm(results, total=len(todo), desc="window pipeline"))
+    runs = dict(tqdm(results, total=len(todo), desc="window pipeline", leave=False, disable=None))
     return Result(config, runs)
 
 
