@@ -111,3 +111,14 @@ def test_device_and_n_jobs_reach_a_config_that_has_them():
     config = _with_option(config, "device", "cpu", "--device", "window_pipeline")
     assert config.n_jobs == 4 and config.device == "cpu"
     assert _with_option(config, "n_jobs", None, "--n-jobs", "window_pipeline") is config
+
+
+def test_chapter_alone_builds_one_page_with_the_bibliography(tmp_path):
+    import os
+
+    env = {**os.environ, "LEARNABILITY_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "learnability.cli", "chapter", "p1_euler_gates", "--alone"], cwd=ROOT,
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "could not open bibtex file" not in out.stdout + out.stderr
+    assert list((ROOT / "_build" / "chapters" / "p1_euler_gates").rglob("index.html"))

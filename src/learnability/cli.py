@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from . import __version__
 
 
@@ -120,16 +122,35 @@ def _cmd_jacobians(args: argparse.Namespace) -> int:
 
 
 def _cmd_chapter(args: argparse.Namespace) -> int:
-    """Execute one chapter into _build/chapters/NAME (HTML page + executed notebook) with Jupyter Book."""
+    """Re-execute one chapter. Into the built book when there is one (``make book`` ran): the chapter's source is
+    touched and Jupyter Book rebuilds incrementally, so Sphinx re-reads and myst-nb re-executes only that chapter
+    (and any other whose source changed since the last build); its page and executed notebook in _build/html are
+    replaced. Otherwise, or with ``--alone``: a one-page build into _build/chapters/NAME."""
     root = _book_root()
     names = chapters(root)
     if args.name not in names:
         raise SystemExit(f"learnability: unknown chapter {args.name!r}; chapters: {', '.join(names)}")
     jb = shutil.which("jupyter-book") or str(Path(sys.executable).with_name("jupyter-book"))
+    source = root / "book" / f"{args.name}.md"
+    built = (root / "_build" / ".doctrees").is_dir() and (root / "_build" / "html" / "index.html").is_file()
+    if built and not args.alone:
+        source.touch()
+        cmd = [jb, "build", str(root), "-n", "--keep-going"]
+        print(" ".join(cmd))
+        code = subprocess.call(cmd, cwd=root)
+        executed = root / "_build" / "jupyter_execute" / "book" / f"{args.name}.ipynb"
+        if code == 0 and executed.is_file():
+            shutil.copy(executed, root / "_build" / "html" / "book")
+            print(f"updated {root / '_build' / 'html' / 'book' / (args.name + '.html')}")
+        return code
     out = root / "_build" / "chapters" / args.name
-    cmd = [jb, "build", str(root / "book" / f"{args.name}.md"), "--path-output", str(out),
-           "--config", str(root / "_config.yml")]
-    print(" ".join(cmd))
+    out.mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    config["bibtex_bibfiles"] = [str(root / p) for p in config.get("bibtex_bibfiles", [])]   # paths from the root
+    (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    cmd = [jb, "build", str(source), "--path-output", str(out), "--config", str(out / "_config.yml")]
+    print(("no built book in _build (run `make book` once to rerun chapters into it); " if not built else "")
+          + "building this chapter alone (links to other chapters stay unresolved):\n" + " ".join(cmd))
     return subprocess.call(cmd, cwd=root)
 
 
@@ -163,8 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer-norm", action="store_true", help="cells with LayerNorm on the candidate")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_jacobians)
-    p = sub.add_parser("chapter", help="execute one chapter into _build/chapters/NAME")
+    p = sub.add_parser("chapter", help="re-execute one chapter into the built book (or alone, into _build/chapters)")
     p.add_argument("name", help="chapter file name without .md, as `learnability list` prints it")
+    p.add_argument("--alone", action="store_true", help="build the chapter as a page of its own in "
+                   "_build/chapters/NAME, even when a built book exists")
     p.set_defaults(func=_cmd_chapter)
     return parser
 
