@@ -175,3 +175,11 @@ def test_gru_code_variant_adds_the_two_extra_products():
     assert np.array_equal(code["f_transport"], standard["f_transport"])
     with pytest.raises(ValueError, match="gru_zero_order"):
         tiny(gru_zero_order="both")
+
+
+def test_horizon_band_over_seeds(result):
+    two = wp.Result(replace(result.config, seeds=(3, 4)),
+                    {**result.runs, **{(a, o, n, 4): run for (a, o, n, s), run in result.runs.items()}})
+    mean, std = wa.horizon_band(two, "DiagGate", [10, 1e4], threshold=1)
+    single = wa.horizons(wa.main_run(result, "DiagGate"), [10, 1e4], threshold=1)
+    assert np.array_equal(mean, single) and np.all(std == 0)          # identical seeds: no spread

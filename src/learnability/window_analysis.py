@@ -71,6 +71,15 @@ def theory_horizons(run: dict, N_grid: Sequence[float], threshold: float, stats:
                      for N in N_grid])
 
 
+def horizon_band(result, architecture: str, N_grid: Sequence[float], threshold: float, contiguous: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation over the config's seeds of H_N (main optimizer, full training set), the
+    paper's figure 1 statistic; the deviation is 0 with one seed (book scale)."""
+    H = np.array([horizons(main_run(result, architecture, seed), N_grid, threshold, contiguous)
+                  for seed in result.config.seeds], dtype=float)
+    return H.mean(0), H.std(0)
+
+
 def envelope_rows(result) -> list[dict]:
     """One row per architecture: agreement of the first-order envelope with the exact transport diagonal (same
     sequences), best regime of the first-order envelope by AIC, its exponential tau and power-law beta."""
