@@ -183,3 +183,11 @@ def test_horizon_band_over_seeds(result):
     mean, std = wa.horizon_band(two, "DiagGate", [10, 1e4], threshold=1)
     single = wa.horizons(wa.main_run(result, "DiagGate"), [10, 1e4], threshold=1)
     assert np.array_equal(mean, single) and np.all(std == 0)          # identical seeds: no spread
+
+
+def test_master_fit_and_optimizer_rows(result):
+    rows = wa.master_fit_rows(result, threshold=1)
+    assert [r["architecture"] for r in rows] == list(result.config.architectures)
+    assert all(r["lags used"] <= 4 for r in rows)
+    opt = wa.optimizer_rows(result, threshold=1, N=1e4)
+    assert [r["optimizer"] for r in opt] == ["adamw", "sgd"] and opt[0]["H_10000"] >= opt[0]["H_10000 (first)"]

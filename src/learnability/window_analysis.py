@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .diagnostics import envelope_agreement, fit_regimes, lag_statistics, measured_window, required_samples
+from .diagnostics import (envelope_agreement, fit_regimes, lag_statistics, master_fit, measured_window,
+                          required_samples)
 
 N_GRID = tuple(int(v) for v in np.unique(np.geomspace(4, 1e6, 41).round()))
 
@@ -91,6 +92,36 @@ def envelope_rows(result) -> list[dict]:
         rows.append({"architecture": arch, "Spearman": agree["spearman"], "log-Pearson": agree["log_pearson"],
                      "slope ratio": agree["slope_ratio"], "best fit (AIC)": fits["best"],
                      "tau (exp)": fits["fits"]["exponential"]["tau"], "beta (power)": fits["fits"]["power law"]["beta"]})
+    return rows
+
+
+def master_fit_rows(result, threshold: float, stats: dict | None = None) -> list[dict]:
+    """One row per architecture: the master proportionality fit (``diagnostics.master_fit``) of log N_hat on
+    -kappa_hat log f_hat, slope predicted 1; NaN where fewer than 3 lags qualify. ``stats`` maps architectures to
+    precomputed :func:`statistics`."""
+    rows = []
+    for arch in result.config.architectures:
+        run = main_run(result, arch)
+        st = (stats or {}).get(arch) or statistics(run)
+        try:
+            fit = master_fit(run["f_first"], required(run, threshold, stats=st), st["alpha"])
+        except ValueError:
+            fit = {"slope": float("nan"), "r2": float("nan"), "lags_used": 0}
+        rows.append({"architecture": arch, "slope (predicted 1)": fit["slope"], "R^2": fit["r2"],
+                     "lags used": fit["lags_used"]})
+    return rows
+
+
+def optimizer_rows(result, threshold: float, N: float = 1000) -> list[dict]:
+    """One row per optimizer of the sweep: test MSE, H_N at ``N`` (largest detectable lag and first undetectable - 1)
+    and the learned coefficients at the task lags."""
+    c = result.config
+    rows = []
+    for opt in c.sweep_optimizers:
+        run = result.runs[(c.sweep_architecture, opt, c.n_train, c.seeds[0])]
+        rows.append({"optimizer": opt, "test MSE": run["mse"], f"H_{N:g}": int(horizons(run, [N], threshold)[0]),
+                     f"H_{N:g} (first)": int(horizons(run, [N], threshold, contiguous=True)[0]),
+                     "learned c_k": ", ".join(f"{v:.2f}" for v in run["learned"])})
     return rows
 
 
