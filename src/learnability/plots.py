@@ -145,3 +145,23 @@ def eigenvalue_paths(time, eigenvalues, *, ax: Axes | None = None, top: int | No
     ax.set_xlabel(r"Re $\lambda$")
     ax.set_ylabel(r"Im $\lambda$")
     return ax
+
+
+def sample_size_scatter(points: Mapping[str, tuple[object, object, float]], *, ax: Axes | None = None) -> Axes:
+    """N_hat(l) against f_hat(l) on log-log axes, one colour per named run, each with a dashed line of the theory's
+    slope -kappa (eq-sample-size-measured) through the geometric centre of its points. ``points`` maps a name to
+    (f, N, kappa); lags with infinite or non-positive N or f are left out."""
+    ax = _axes(ax)
+    for k, (name, (f, N, kappa)) in enumerate(points.items()):
+        f, N = _numpy(f), _numpy(N)
+        ok = np.isfinite(N) & (N > 0) & (f > 0)
+        if not ok.any():
+            continue
+        ax.loglog(f[ok], N[ok], ".", color=f"C{k}", label=name)
+        x0, y0 = np.exp(np.log(f[ok]).mean()), np.exp(np.log(N[ok]).mean())
+        xs = np.geomspace(f[ok].min(), f[ok].max(), 10)
+        ax.loglog(xs, y0 * (xs / x0) ** -kappa, "--", color=f"C{k}", lw=1)
+    ax.set_xlabel(r"$\hat f(\ell)$")
+    ax.set_ylabel(r"$\hat N(\ell)$")
+    ax.legend(fontsize=8)
+    return ax
