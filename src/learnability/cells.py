@@ -23,6 +23,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from . import fused
+
 State = Tensor | tuple[Tensor, Tensor]
 
 _REGISTRY: dict[str, type[Cell]] = {}
@@ -236,13 +238,24 @@ class Cell(nn.Module):
         """Hidden states h_1..h_T (B, T, n) for inputs xs (B, T, input_size), from ``state`` (zero if None)."""
         return self.hidden_trajectory(self.states(xs, state))[:, 1:]
 
-    def states(self, xs: Tensor, state: State | None = None) -> Tensor:
-        """Flat states state_0..state_T, (B, T + 1, d), with state_0 the initial state."""
-        if not isinstance(xs, Tensor) or xs.dim() != 3 or xs.shape[2] != self.input_size:
+    def _check_sequence_args(self, xs: Tensor, state: State | None) -> State:
+        """Validate inputs (B, T >= 1, input_size) and the initial state; return it (zero if None)."""
+        if not isinstance(xs, Tensor) or xs.dim() != 3 or xs.shape[2] != self.input_size or xs.shape[1] < 1:
             shape = tuple(xs.shape) if isinstance(xs, Tensor) else type(xs).__name__
-            raise ValueError(f"xs must be a tensor of shape (batch, T, {self.input_size}); got {shape}")
+            raise ValueError(f"xs must be a tensor of shape (batch, T >= 1, {self.input_size}); got {shape}")
         state = self.initial_state(xs.shape[0]) if state is None else state
         self._check_step_args(xs[:, 0], state)
+        return state
+
+    def _fusable(self) -> bool:
+        """Whether :meth:`unroll` may take a fused recurrence (:mod:`learnability.fused`): no LayerNorm, and no
+        ``torch.func`` transform active (the fused backward is first-order autograd only)."""
+        active = getattr(torch._C, "_are_functorch_transforms_active", None)
+        return not self.layer_norm and active is not None and not active()
+
+    def states(self, xs: Tensor, state: State | None = None) -> Tensor:
+        """Flat states state_0..state_T, (B, T + 1, d), with state_0 the initial state."""
+        state = self._check_sequence_args(xs, state)
         out = [self.flatten_state(state)]
         for t in range(xs.shape[1]):
             state = self.step(xs[:, t], state)
@@ -437,6 +450,16 @@ class GRUCell(Cell):
         z, _, cand, _ = self._parts(x_t, h)
         return (1 - z) * h + z * cand
 
+    def unroll(self, xs: Tensor, state: Tensor | None = None) -> Tensor:
+        """Hidden states h_1..h_T (B, T, n). Without LayerNorm (and outside ``torch.func`` transforms) by the fused
+        recurrence :func:`learnability.fused.gru_unroll` (same equations, hand-written BPTT), else step by step."""
+        if not self._fusable():
+            return super().unroll(xs, state)
+        h0 = self._check_sequence_args(xs, state)
+        U, W = torch.cat([self.U_z, self.U_r, self.U_h]), torch.cat([self.W_z, self.W_r, self.W_h])
+        b = torch.cat([self.b_z, self.b_r, self.b_h]) if self.use_bias else U.new_zeros(U.shape[0])
+        return fused.gru_unroll(xs, U, W, b, h0)
+
     def jacobian(self, x_t: Tensor, h: Tensor) -> Tensor:
         """J = diag(1-z) + diag((n - h) z (1-z)) W_z + diag(z) D L W_h [diag(r) + diag(h r (1-r)) W_r]."""
         self._check_step_args(x_t, h)
@@ -481,6 +504,17 @@ class LSTMCell(Cell):
         h, c = state
         _, _, o, _, _, c_new = self._parts(x_t, h, c)
         return o * torch.tanh(c_new), c_new
+
+    def unroll(self, xs: Tensor, state: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """Hidden states h_1..h_T (B, T, n). Without LayerNorm (and outside ``torch.func`` transforms) by the fused
+        recurrence :func:`learnability.fused.lstm_unroll` (same equations, hand-written BPTT), else step by step."""
+        if not self._fusable():
+            return super().unroll(xs, state)
+        h0, c0 = self._check_sequence_args(xs, state)
+        U = torch.cat([self.U_i, self.U_f, self.U_o, self.U_c])
+        W = torch.cat([self.W_i, self.W_f, self.W_o, self.W_c])
+        b = torch.cat([self.b_i, self.b_f, self.b_o, self.b_c]) if self.use_bias else U.new_zeros(U.shape[0])
+        return fused.lstm_unroll(xs, U, W, b, h0, c0)
 
     def retention(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> Tensor:
         self._check_step_args(x_t, state)
