@@ -101,7 +101,8 @@ def _check_gate_init(gate_init: float | None, bias: bool) -> float | None:
 class Cell(nn.Module):
     """Base class: one recurrent step ``state_t = step(x_t, state_{t-1})`` plus its exact Jacobian.
 
-    Subclasses implement :meth:`step` (and, for speed and exactness, :meth:`jacobian` and :meth:`retention`).
+    Subclasses implement :meth:`step` (and, for speed and exactness, :meth:`jacobian` and :meth:`retention`; the GRU
+    and LSTM also override :meth:`unroll` with a fused training recurrence, :mod:`learnability.fused`).
     States are ``(B, n)`` tensors, except where a subclass sets ``state_parts = 2`` (LSTM: ``(h, c)``); the
     *flat* state concatenates the parts, ``d = state_parts * n``, and is what Jacobians act on.
     """
