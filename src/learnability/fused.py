@@ -55,16 +55,30 @@ def _check(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, states: tuple[Tensor, ..
         raise ValueError("xs, weights and states must share one dtype")
 
 
+def _projection(xs: Tensor, U: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Inputs as step-major rows X (T B, m) and their projections U x_t + b for all steps, (T, B, k): one product."""
+    B, T, m = xs.shape
+    X = xs.transpose(0, 1).reshape(T * B, m)
+    return X, torch.addmm(b, X, U.T).view(T, B, -1)
+
+
+def _input_gradients(ctx: FunctionCtx, dZ: Tensor, X: Tensor, U: Tensor) -> tuple[Tensor | None, Tensor, Tensor]:
+    """dL/dxs (None unless needed), dL/dU = sum_t dz_t^T x_t and dL/db = sum_t dz_t from dZ (T, B, k)."""
+    T, B, k = dZ.shape
+    flat = dZ.view(T * B, k)
+    dxs = (flat @ U).view(T, B, -1).transpose(0, 1) if ctx.needs_input_grad[0] else None
+    return dxs, flat.T @ X, flat.sum(0)
+
+
 class _LSTMUnroll(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor, c0: Tensor) -> Tensor:
-        B, T, m = xs.shape
+        B, T, _ = xs.shape
         n = h0.shape[-1]
         # tanh(x) = 2 sigma(2x) - 1: with the candidate rows doubled one sigmoid covers all four blocks
         scale = torch.ones(4 * n, dtype=xs.dtype, device=xs.device)
         scale[3 * n:] = 2
-        X = xs.transpose(0, 1).reshape(T * B, m)               # step-major rows (t, b)
-        P = torch.addmm(b * scale, X, (U * scale[:, None]).T).view(T, B, 4 * n)
+        X, P = _projection(xs, U * scale[:, None], b * scale)
         W2T = (W * scale[:, None]).T.contiguous()
         A = xs.new_empty(T, B, 4 * n)                         # [i, f, o, sigma(2 z_c)]
         C = xs.new_empty(T + 1, B, n)                         # c_0..c_T
@@ -113,11 +127,9 @@ class _LSTMUnroll(torch.autograd.Function):
             dc.addcmul_(dh, Qs[t])
             torch.mul(Ms[t], dc.unsqueeze(1), out=dZs[t])    # blocks i, f, c (block o is overwritten next)
             torch.mul(Mo[t], dh, out=dZo[t])
-        flat = dZ.view(T * B, n4)
-        dxs = (flat @ U).view(T, B, -1).transpose(0, 1) if ctx.needs_input_grad[0] else None
-        dU = flat.T @ X
-        dW = flat.T @ H[:-1].view(T * B, n)
-        return dxs, dU, dW, flat.sum(0), dZf[0] @ W, dc * f[0]
+        dxs, dU, db = _input_gradients(ctx, dZ, X, U)
+        dW = dZ.view(T * B, n4).T @ H[:-1].view(T * B, n)
+        return dxs, dU, dW, db, dZf[0] @ W, dc * f[0]
 
 
 def lstm_unroll(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor, c0: Tensor) -> Tensor:
@@ -131,10 +143,9 @@ def lstm_unroll(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor, c0: Ten
 class _GRUUnroll(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor) -> Tensor:
-        B, T, m = xs.shape
+        B, T, _ = xs.shape
         n = h0.shape[-1]
-        X = xs.transpose(0, 1).reshape(T * B, m)               # step-major rows (t, b)
-        P = torch.addmm(b, X, U.T).view(T, B, 3 * n)
+        X, P = _projection(xs, U, b)
         WgT, WhT = W[: 2 * n].T.contiguous(), W[2 * n:].T.contiguous()
         S = xs.new_empty(T, B, 2 * n)                         # gates [z, r]
         N = xs.new_empty(T, B, n)                             # candidates
@@ -178,10 +189,10 @@ class _GRUUnroll(torch.autograd.Function):
             D[:, 0], D[:, 1] = dh, drh
             torch.mul(Es[t], Dflat, out=dq[t])
             carry = torch.addmm(dh * keeps[t], dq[t], Wg).addcmul_(drh, rs[t])
+        dxs, dU, db = _input_gradients(ctx, dP, X, U)
         flat = dP.view(T * B, 3 * n)
-        dxs = (flat @ U).view(T, B, -1).transpose(0, 1) if ctx.needs_input_grad[0] else None
         dW = torch.cat([flat[:, :n2].T @ H[:-1].reshape(T * B, n), flat[:, n2:].T @ RH.view(T * B, n)])
-        return dxs, flat.T @ X, dW, flat.sum(0), carry
+        return dxs, dU, dW, db, carry
 
 
 def gru_unroll(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor) -> Tensor:
