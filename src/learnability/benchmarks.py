@@ -159,7 +159,7 @@ def cells(rounds: int = 9, B: int = 32, T: int = 100, m: int = 4, n: int = 64) -
     rows = {}
     for kind, reference in (("gru", nn.GRU), ("lstm", nn.LSTM)):
         cell = make_cell(kind, m, n, seed=0)
-        ref = reference(m, n, batch_first=True)
+        ref = reference(m, n, batch_first=True, dtype=torch.float32)
         rows[kind] = alternate(training_step(cell.unroll, list(cell.parameters())),
                                training_step(lambda x: ref(x)[0], list(ref.parameters())))
     lstm = make_cell("lstm", m, n, seed=0)
@@ -167,7 +167,7 @@ def cells(rounds: int = 9, B: int = 32, T: int = 100, m: int = 4, n: int = 64) -
     with warnings.catch_warnings():                          # a notice about Intel GPUs when the flag is toggled
         warnings.simplefilter("ignore", UserWarning)
         with torch.backends.mkldnn.flags(enabled=False):    # torch.nn.LSTM without its fused oneDNN kernel
-            ref = nn.LSTM(m, n, batch_first=True)
+            ref = nn.LSTM(m, n, batch_first=True, dtype=torch.float32)
             plain_lstm = median_time(training_step(lambda x: ref(x)[0], list(ref.parameters())), 3)[0]
     details = tuple(f"{k}: ours {_fmt(o)}, torch.nn {_fmt(r)} per training step (median ratio over {rounds} "
                     f"alternating rounds {q:.2f})" for k, (o, r, q) in rows.items())
