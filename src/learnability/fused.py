@@ -62,13 +62,18 @@ def _projection(xs: Tensor, U: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     return X, torch.addmm(b, X, U.T).view(T, B, -1)
 
 
-def _input_gradients(ctx: FunctionCtx, dZ: Tensor, X: Tensor, U: Tensor) -> tuple[Tensor | None, Tensor, Tensor]:
-    """dL/dxs (None unless needed), dL/dU = sum_t dz_t^T x_t and dL/db = sum_t dz_t from dZ (T, B, k)."""
+def _weight_gradients(dZ: Tensor, *rows: Tensor) -> Tensor:
+    """sum_t dz_t^T [rows_t, 1] for all blocks of rows at once, (k, widths + 1): the gradients of the weights that
+    multiply ``rows`` (and, in the last column, of the bias) from dZ (T, B, k), one pass over dZ."""
     T, B, k = dZ.shape
-    flat = dZ.view(T * B, k)
-    dxs = (flat @ U).view(T, B, -1).transpose(0, 1) if ctx.needs_input_grad[0] else None
-    return dxs, flat.T @ X, flat.sum(0)
+    right = torch.cat([r.reshape(T * B, -1) for r in rows] + [dZ.new_ones(T * B, 1)], dim=1)
+    return dZ.view(T * B, k).T @ right
 
+
+def _input_gradient(ctx: FunctionCtx, dZ: Tensor, U: Tensor) -> Tensor | None:
+    """dL/dxs = dz_t U as (B, T, m), or None when xs needs no gradient."""
+    T, B, k = dZ.shape
+    return (dZ.view(T * B, k) @ U).view(T, B, -1).transpose(0, 1) if ctx.needs_input_grad[0] else None
 
 class _LSTMUnroll(torch.autograd.Function):
     @staticmethod
@@ -127,9 +132,8 @@ class _LSTMUnroll(torch.autograd.Function):
             dc.addcmul_(dh, Qs[t])
             torch.mul(Ms[t], dc.unsqueeze(1), out=dZs[t])    # blocks i, f, c (block o is overwritten next)
             torch.mul(Mo[t], dh, out=dZo[t])
-        dxs, dU, db = _input_gradients(ctx, dZ, X, U)
-        dW = dZ.view(T * B, n4).T @ H[:-1].view(T * B, n)
-        return dxs, dU, dW, db, dZf[0] @ W, dc * f[0]
+        G = _weight_gradients(dZ, H[:-1], X)                 # [dW | dU | db]
+        return _input_gradient(ctx, dZ, U), G[:, n: -1], G[:, :n], G[:, -1], dZf[0] @ W, dc * f[0]
 
 
 def lstm_unroll(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor, c0: Tensor) -> Tensor:
@@ -189,10 +193,9 @@ class _GRUUnroll(torch.autograd.Function):
             D[:, 0], D[:, 1] = dh, drh
             torch.mul(Es[t], Dflat, out=dq[t])
             carry = torch.addmm(dh * keeps[t], dq[t], Wg).addcmul_(drh, rs[t])
-        dxs, dU, db = _input_gradients(ctx, dP, X, U)
-        flat = dP.view(T * B, 3 * n)
-        dW = torch.cat([flat[:, :n2].T @ H[:-1].reshape(T * B, n), flat[:, n2:].T @ RH.view(T * B, n)])
-        return dxs, dU, dW, db, carry
+        G = _weight_gradients(dP, H[:-1], RH, X)             # [dW_g (gate rows) | dW_h (candidate rows) | dU | db]
+        dW = torch.cat([G[:n2, :n], G[n2:, n: 2 * n]])
+        return _input_gradient(ctx, dP, U), G[:, 2 * n: -1], dW, G[:, -1], carry
 
 
 def gru_unroll(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor) -> Tensor:
