@@ -22,6 +22,7 @@ def test_benchmarks_run_at_tiny_sizes():
     tr = benchmarks.transport(rounds=1, B=1, T=6, n=3, sample=(2, 6))
     assert tr.ratio > 0 and tr.kind == "speed-up"
     assert benchmarks.sampler(size=2000, repeats=1).ours_s > 0
-    cells = benchmarks.cells(rounds=1, B=2, T=3, m=2, n=3)
+    cells = benchmarks.cells(rounds=1, B=2, T=3, m=2, n=3, large_batch=4)
     assert cells.name == "bench_cells" and cells.kind == "overhead" and cells.ratio > 0
     assert cells.details[0].startswith("gru:") and cells.details[1].startswith("lstm:")
+    assert cells.details[2].startswith("at batch 4: ratio gru")
