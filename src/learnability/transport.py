@@ -41,19 +41,34 @@ def transport(cell: Cell, xs: Tensor, t: int, k: int, state=None) -> Tensor:
     return out
 
 
-def iter_transport_by_lag(J: Tensor, max_lag: int) -> Iterator[Tensor]:
-    """Yield Phi(t, t - l) for l = 0..max_lag, one lag at a time (see :func:`transport_by_lag`): memory for one lag."""
+def _lag_products(J: Tensor, max_lag: int) -> Iterator[Tensor]:
+    """Phi(t, t - l) for l = 1..max_lag, step-major: entry l - 1 is a contiguous (T - l + 1, B, d, d) tensor whose
+    index i holds Phi(l + i, i). The step-major layout keeps both factors of each batched product contiguous."""
+    T = J.shape[1]
+    Jt = J.transpose(0, 1).contiguous()
+    P = Jt                                                    # Phi(t, t - 1) = J_t
+    for lag in range(1, max_lag + 1):
+        if lag > 1:
+            # P holds Phi(t, t - lag + 1); multiply on the right by J_{t-lag+1}, for t = lag..T
+            P = P[1:] @ Jt[: T - lag + 1]
+        yield P
+
+
+def _check_lag_args(J: Tensor, max_lag: int) -> None:
     if J.dim() != 4 or J.shape[-1] != J.shape[-2]:
         raise ValueError(f"J must have shape (B, T, d, d); got {tuple(J.shape)}")
-    B, T, d, _ = J.shape
+    T = J.shape[1]
     if isinstance(max_lag, bool) or not isinstance(max_lag, int) or not 0 <= max_lag <= T:
         raise ValueError(f"max_lag must be an integer in [0, T = {T}]; got {max_lag!r}")
-    P = torch.eye(d, dtype=J.dtype).expand(B, T + 1, d, d)
-    yield P
-    for lag in range(max_lag):
-        # P holds Phi(t, t - lag) for t = lag..T; multiply on the right by J_{t-lag}, t = lag+1..T
-        P = P[:, 1:] @ J[:, : T - lag]
-        yield P
+
+
+def iter_transport_by_lag(J: Tensor, max_lag: int) -> Iterator[Tensor]:
+    """Yield Phi(t, t - l) for l = 0..max_lag, one lag at a time (see :func:`transport_by_lag`): memory for one lag."""
+    _check_lag_args(J, max_lag)
+    B, T, d, _ = J.shape
+    yield torch.eye(d, dtype=J.dtype).expand(B, T + 1, d, d)
+    for P in _lag_products(J, max_lag):
+        yield P.transpose(0, 1)
 
 
 def transport_by_lag(J: Tensor, max_lag: int) -> list[Tensor]:
@@ -68,12 +83,15 @@ def transport_by_lag(J: Tensor, max_lag: int) -> list[Tensor]:
 
 def transport_norms(J: Tensor, max_lag: int | None = None) -> Tensor:
     """Spectral norms ||Phi(t, t - l)||_2 for all t and l = 0..max_lag: a (B, T + 1, max_lag + 1) tensor,
-    entry [b, t, l] (NaN where t < l, no such pair). Exact 2-norms (largest singular value), batched."""
+    entry [b, t, l] (NaN where t < l, no such pair). Exact 2-norms (largest singular value), batched; lag 0 is the
+    identity, norm 1."""
     B, T = J.shape[:2]
     max_lag = T if max_lag is None else max_lag
+    _check_lag_args(J, max_lag)
     out = torch.full((B, T + 1, max_lag + 1), float("nan"), dtype=J.dtype)
-    for lag, P in enumerate(iter_transport_by_lag(J, max_lag)):
-        out[:, lag:, lag] = spectral_norm(P)
+    out[:, :, 0] = 1.0
+    for lag, P in enumerate(_lag_products(J, max_lag), start=1):
+        out[:, lag:, lag] = spectral_norm(P).T
     return out
 
 
