@@ -91,6 +91,14 @@ def test_layer_norm_and_transforms_take_the_step_path():
     torch.testing.assert_close(out, cell.unroll(xs).detach(), rtol=0, atol=1e-12)
 
 
+def test_only_cpu_float_cells_fuse():
+    """The fused unrolls take CPU float32/float64 only; a cell moved elsewhere keeps its step loop."""
+    assert make_cell("lstm", 2, 4, dtype=torch.float32, seed=0)._fusable()
+    assert make_cell("gru", 2, 4, dtype=F64, seed=0)._fusable()
+    assert not make_cell("lstm", 2, 4, seed=0).to(torch.bfloat16)._fusable()
+    assert not make_cell("gru", 2, 4, seed=0).to("meta")._fusable()
+
+
 def _unroll_with(cell: Cell, names: list[str], params: tuple, xs: torch.Tensor) -> torch.Tensor:
     class Unrolled(torch.nn.Module):
         def __init__(self) -> None:
@@ -115,6 +123,10 @@ def test_bad_arguments_raise():
         lstm_unroll(xs[:, :0], U, W, b, h, h)
     with pytest.raises(ValueError, match="one dtype"):
         lstm_unroll(xs.float(), U, W, b, h, h)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        lstm_unroll(*(t.bfloat16() for t in (xs, U, W, b, h, h)))
+    with pytest.raises(ValueError, match="run on the CPU"):
+        lstm_unroll(*(t.to("meta") for t in (xs, U, W, b, h, h)))
     with pytest.raises(ValueError, match="weights must be"):
         gru_unroll(xs, U, W, b, h)                          # LSTM-sized weights for a GRU
     with pytest.raises(ValueError, match="xs must be a tensor"):

@@ -163,10 +163,10 @@ def cells(rounds: int = 9, B: int = 32, T: int = 100, m: int = 4, n: int = 64, l
     LSTM (their training unroll is the fused recurrence of :mod:`learnability.fused`) against torch.nn.GRU /
     torch.nn.LSTM of the same sizes. Ours and torch's alternate step by step over ``rounds`` so both see the same
     machine load; each ratio is the median of the per-round ratios ours / torch.nn, the headline the worse of the
-    two. Detail lines: both ratios again at batch ``large_batch`` (the window paper trains at 256; our per-step cost
-    is mostly the dispatch of a dozen small tensor operations, which a larger batch amortises), and the step-by-step
-    autograd unroll of our LSTM (what the analysis differentiates) next to torch.nn.LSTM without its fused oneDNN
-    kernel. Target: <= 2x."""
+    two. Detail lines: both ratios again at batch ``large_batch`` (the window paper trains at 256; our per-step
+    cost is mostly the dispatch of about ten small NumPy calls and a matrix product, which a larger batch
+    amortises), and the step-by-step autograd unroll of our LSTM (what the analysis differentiates) next to
+    torch.nn.LSTM without its fused oneDNN kernel. Target: <= 2x."""
     from torch import nn
 
     from .cells import Cell, make_cell

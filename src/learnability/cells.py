@@ -249,10 +249,12 @@ class Cell(nn.Module):
         return state
 
     def _fusable(self) -> bool:
-        """Whether :meth:`unroll` may take a fused recurrence (:mod:`learnability.fused`): no LayerNorm, and no
-        ``torch.func`` transform active (the fused backward is first-order autograd only)."""
+        """Whether :meth:`unroll` may take a fused recurrence (:mod:`learnability.fused`): no LayerNorm, parameters
+        on the CPU in float32 or float64, and no ``torch.func`` transform active (the fused backward is first-order
+        autograd only)."""
         active = getattr(torch._C, "_are_functorch_transforms_active", None)
-        return not self.layer_norm and active is not None and not active()
+        on_cpu = all(p.device.type == "cpu" and p.dtype in fused.DTYPES for p in self.parameters())
+        return not self.layer_norm and on_cpu and active is not None and not active()
 
     def states(self, xs: Tensor, state: State | None = None) -> Tensor:
         """Flat states state_0..state_T, (B, T + 1, d), with state_0 the initial state."""
@@ -512,9 +514,9 @@ class LSTMCell(Cell):
         if not self._fusable():
             return super().unroll(xs, state)
         h0, c0 = self._check_sequence_args(xs, state)
-        U = torch.cat([self.U_i, self.U_f, self.U_o, self.U_c])
-        W = torch.cat([self.W_i, self.W_f, self.W_o, self.W_c])
-        b = torch.cat([self.b_i, self.b_f, self.b_o, self.b_c]) if self.use_bias else U.new_zeros(U.shape[0])
+        U = torch.cat([self.U_c, self.U_i, self.U_f, self.U_o])
+        W = torch.cat([self.W_c, self.W_i, self.W_f, self.W_o])
+        b = torch.cat([self.b_c, self.b_i, self.b_f, self.b_o]) if self.use_bias else U.new_zeros(U.shape[0])
         return fused.lstm_unroll(xs, U, W, b, h0, c0)
 
     def retention(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> Tensor:

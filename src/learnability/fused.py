@@ -2,42 +2,57 @@
 
 The cells of :mod:`learnability.cells` step one explicit gate at a time, which is what the Jacobian analysis needs;
 autograd then records some thirty small operations per time step, and on a CPU that bookkeeping, not arithmetic,
-dominates a training step. Here one :class:`torch.autograd.Function` per cell runs the whole unroll: the input
-projections of all T steps are one matrix product, the recursion touches only preallocated step-major buffers, and
-the backward is the BPTT recursion written out (eq-lstm-bptt, eq-gru-bptt in book/reproducibility.md), with the weight
-gradients of all steps summed by one matrix product after the loop. Same equations as
-:meth:`learnability.cells.LSTMCell.step` / :meth:`~learnability.cells.GRUCell.step` without LayerNorm;
+dominates a training step. Here one :class:`torch.autograd.Function` per cell runs the whole unroll: the recursion
+touches only preallocated buffers, and the backward is the BPTT recursion written out (eq-lstm-bptt, eq-gru-bptt in
+book/reproducibility.md), with the weight gradients of all steps summed by one matrix product after the loop. Same
+equations as :meth:`learnability.cells.LSTMCell.step` / :meth:`~learnability.cells.GRUCell.step` without LayerNorm;
 :func:`step_agreement` and ``tests/test_fused.py`` check values and gradients against the step-by-step autograd unroll
-and ``torch.autograd.gradcheck``. First derivatives only, and no ``torch.func`` transforms: the cells fall back to
-the step loop there (:meth:`learnability.cells.Cell._fusable`).
+and ``torch.autograd.gradcheck``. First derivatives only, CPU tensors in float32/float64, and no ``torch.func``
+transforms: the cells fall back to the step loop otherwise (:meth:`learnability.cells.Cell._fusable`).
 
-LSTM, gate order (i, f, o, c) in the stacked pre-activation z_t = U x_t + b + W h_{t-1}:
+How the loops are laid out, and why (each choice measured with ``bench/bench_cells.py`` on a 2-core CPU):
 
-    s = sigma(z[:3n]), g = tanh(z[3n:]), c_t = f c_{t-1} + i g, h_t = o tanh(c_t);
+- The elementwise work of each step runs on NumPy views of the torch buffers (shared memory, no copies). At B = 32,
+  n = 64 such a call is mostly dispatch: a NumPy call costs about half a torch call, and NumPy's tanh of 2048 floats
+  about a fifth of torch's. The matrix products of each step stay torch calls (``torch.mm`` into preallocated
+  views: as fast as NumPy's at B = 32, faster at B = 256, and on torch's own thread pool; a second BLAS pool would
+  compete with it for the cores), as does the bulk work before and after the loops.
+- Buffers are step-major and feature-major, (T, features, B), so every gate block of a step is one contiguous
+  (n, B) array; elementwise calls on strided slices cost several times more.
+- Step t multiplies the stacked weights [W | U | b] by the column block [h_{t-1}; x_t; 1] of ``R`` (one matrix
+  product for recurrent, input and bias terms); the weight gradients are then sum_t dz_t [h_{t-1}; x_t; 1]^T,
+  one product over the same buffer.
+- sigma(z) = (1 + tanh(z / 2)) / 2 with the halving folded into the weights, so one tanh covers every block.
+
+LSTM, block order (c, i, f, o) in the stacked pre-activation z_t = W h_{t-1} + U x_t + b (the candidate first, so
+that the sigmoid blocks, and the blocks that dc multiplies in the backward, are contiguous):
+
+    g = tanh(z_c), i, f, o = sigma(z_i, z_f, z_o), c_t = f c_{t-1} + i g, h_t = o tanh(c_t);
 
 backward (eq-lstm-bptt), with dH_t the gradient arriving at output h_t, dh_t / dc_t the totals reaching h_t / c_t:
 
-    dh_t = dH_t + dz_{t+1} W,   dc_t = dc_{t+1} f_{t+1} + dh_t o_t (1 - tanh^2 c_t),
-    dz_t = [dc_t g, dc_t c_{t-1}, dh_t tanh c_t, dc_t i] * [s(1-s), s(1-s), s(1-s), 1-g^2]  (per block),
-    dW = sum_t dz_t^T h_{t-1},  dU = sum_t dz_t^T x_t,  db = sum_t dz_t.
+    dh_t = dH_t + W^T dz_{t+1},   dc_t = f_{t+1} dc_{t+1} + o_t (1 - tanh^2 c_t) dh_t,
+    dz_t = [dc_t i (1-g^2), dc_t g i (1-i), dc_t c_{t-1} f (1-f), dh_t tanh(c_t) o (1-o)]  (blocks c, i, f, o),
+    [dW | dU | db] = sum_t dz_t [h_{t-1}; x_t; 1]^T.
 
-GRU (reset before W_h), gate order (z, r) in q_t = U_g x_t + b_g + W_g h_{t-1}, a_t = U_h x_t + b_h + W_h (r h_{t-1}):
+GRU (reset before W_h), block order (z, r, candidate), q_t = W_g h_{t-1} + U_g x_t + b_g for the gates and
+a_t = W_h (r h_{t-1}) + U_h x_t + b_h:
 
-    z, r = sigma(q), n = tanh(a), h_t = (1 - z) h_{t-1} + z n;
+    z, r = sigma(q), n = tanh(a), h_t = h_{t-1} + z (n - h_{t-1});
 
-backward (eq-gru-bptt): dh_t = dH_t + [(1-z) dh + dq W_g + r (da W_h)]_{t+1},
-    da_t = dh_t z (1 - n^2),  dq_t = [dh_t (n - h_{t-1}), (da_t W_h) h_{t-1}] * sigma',
-    dW_g = sum_t dq_t^T h_{t-1},  dW_h = sum_t da_t^T (r h_{t-1}).
-
-tanh of the LSTM candidate is computed as 2 sigma(2 z) - 1 (exact identity; one sigmoid then covers all four gate
-blocks, which at these sizes is cheaper than tanh on a strided slice).
+backward (eq-gru-bptt): dh_{t-1} = dH_{t-1} + (1-z) dh + W_g^T dq + r (W_h^T da)  (factors at step t),
+    da_t = dh_t z (1 - n^2),  dq_t = [dh_t (n - h_{t-1}) z (1-z), (W_h^T da_t) h_{t-1} r (1-r)],
+    [dW_g | dU_g | db_g] = sum_t dq_t [h_{t-1}; x_t; 1]^T,  [dW_h | dU_h | db_h] = sum_t da_t [r h_{t-1}; x_t; 1]^T.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
+
+DTYPES = (torch.float32, torch.float64)
 
 
 def _check(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, states: tuple[Tensor, ...], blocks: int) -> None:
@@ -51,95 +66,137 @@ def _check(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, states: tuple[Tensor, ..
                          f"{tuple(U.shape)}, {tuple(W.shape)}, {tuple(b.shape)}")
     if any(s.shape != (B, n) for s in states):
         raise ValueError(f"initial states must have shape (B, n) = ({B}, {n}); got {[tuple(s.shape) for s in states]}")
-    if len({t.dtype for t in (xs, U, W, b, *states)}) != 1:
-        raise ValueError("xs, weights and states must share one dtype")
+    tensors = (xs, U, W, b, *states)
+    if len({t.dtype for t in tensors}) != 1 or xs.dtype not in DTYPES:
+        raise ValueError(f"xs, weights and states must share one dtype, float32 or float64; got "
+                         f"{sorted({str(t.dtype) for t in tensors})}")
+    if any(t.device.type != "cpu" for t in tensors):
+        raise ValueError("the fused unrolls run on the CPU; on other devices use the cells' step loop "
+                         "(learnability.cells.Cell.unroll)")
 
 
-def _projection(xs: Tensor, U: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """Inputs as step-major rows X (T B, m) and their projections U x_t + b for all steps, (T, B, k): one product."""
+def _np(t: Tensor) -> np.ndarray:
+    """A NumPy view of a CPU tensor (same memory)."""
+    return t.detach().numpy()
+
+
+def _columns(xs: Tensor, h0: Tensor) -> Tensor:
+    """The column blocks [h_{t-1}; x_t; 1] of all steps, (T + 1, n + m + 1, B), with h_0 in place and the rows of
+    h_1..h_T left for the recursion to fill (block T carries h_T; its x rows are zero)."""
     B, T, m = xs.shape
-    X = xs.transpose(0, 1).reshape(T * B, m)
-    return X, torch.addmm(b, X, U.T).view(T, B, -1)
+    n = h0.shape[-1]
+    R = xs.new_empty(T + 1, n + m + 1, B)
+    R[:T, n: n + m] = xs.permute(1, 2, 0)
+    R[T, n: n + m] = 0
+    R[:, -1] = 1
+    R[0, :n] = h0.T
+    return R
 
 
-def _weight_gradients(dZ: Tensor, *rows: Tensor) -> Tensor:
-    """sum_t dz_t^T [rows_t, 1] for all blocks of rows at once, (k, widths + 1): the gradients of the weights that
-    multiply ``rows`` (and, in the last column, of the bias) from dZ (T, B, k), one pass over dZ."""
-    T, B, k = dZ.shape
-    right = torch.cat([r.reshape(T * B, -1) for r in rows] + [dZ.new_ones(T * B, 1)], dim=1)
-    return dZ.view(T * B, k).T @ right
+def _stacked(W: Tensor, U: Tensor, b: Tensor, sigmoid: slice) -> Tensor:
+    """[W | U | b] (k, n + m + 1) with the rows of the sigmoid blocks halved: sigma(z) = (1 + tanh(z / 2)) / 2."""
+    S = torch.cat([W, U, b[:, None]], dim=1)
+    S[sigmoid] *= 0.5
+    return S
 
 
-def _input_gradient(ctx: FunctionCtx, dZ: Tensor, U: Tensor) -> Tensor | None:
-    """dL/dxs = dz_t U as (B, T, m), or None when xs needs no gradient."""
-    T, B, k = dZ.shape
-    return (dZ.view(T * B, k) @ U).view(T, B, -1).transpose(0, 1) if ctx.needs_input_grad[0] else None
+def _to_sigmoid(a: np.ndarray) -> None:
+    """tanh(z / 2) -> sigma(z) in place."""
+    np.multiply(a, 0.5, out=a)
+    np.add(a, 0.5, out=a)
+
+
+def _outputs(dH: Tensor) -> np.ndarray:
+    """The gradient arriving at h_1..h_T (B, T, n) as step-major, feature-major (T, n, B)."""
+    return _np(dH.permute(1, 2, 0).contiguous())
+
+
+def _by_pairs(dZ: Tensor) -> Tensor:
+    """dZ (T, k, B) as (k, T B): the columns of all (t, b) pairs side by side."""
+    T, k, B = dZ.shape
+    return dZ.permute(1, 0, 2).reshape(k, T * B)
+
+
+def _weight_gradients(Z: Tensor, R: Tensor) -> Tensor:
+    """[dW | dU | db] = sum_t dz_t [h_{t-1}; x_t; 1]^T, (k, n + m + 1), from Z = :func:`_by_pairs` (dZ) and the
+    column blocks ``R`` of the same steps: one matrix product."""
+    T = Z.shape[1] // R.shape[-1]
+    return Z @ R[:T].permute(0, 2, 1).reshape(Z.shape[1], -1)
+
+
+def _input_gradient(Z: Tensor, U: Tensor, B: int) -> Tensor:
+    """dL/dxs = (U^T dz_t)_t as (B, T, m) from Z = :func:`_by_pairs` (dZ)."""
+    return (U.T @ Z).view(U.shape[1], -1, B).permute(2, 1, 0)
+
 
 class _LSTMUnroll(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor, c0: Tensor) -> Tensor:
         B, T, _ = xs.shape
         n = h0.shape[-1]
-        # tanh(x) = 2 sigma(2x) - 1: with the candidate rows doubled one sigmoid covers all four blocks
-        scale = torch.ones(4 * n, dtype=xs.dtype, device=xs.device)
-        scale[3 * n:] = 2
-        X, P = _projection(xs, U * scale[:, None], b * scale)
-        W2T = (W * scale[:, None]).T.contiguous()
-        A = xs.new_empty(T, B, 4 * n)                         # [i, f, o, sigma(2 z_c)]
-        C = xs.new_empty(T + 1, B, n)                         # c_0..c_T
-        H = xs.new_empty(T + 1, B, n)                         # h_0..h_T
-        TC = xs.new_empty(T, B, n)                            # tanh(c_t)
-        C[0], H[0] = c0, h0
-        # per-step views made once (at these sizes indexing inside the loop costs as much as the arithmetic)
-        Ps, As, Hs, Cs, TCs = P.unbind(0), A.unbind(0), H.unbind(0), C.unbind(0), TC.unbind(0)
-        i, f, o, s = (A[..., k * n: (k + 1) * n].unbind(0) for k in range(4))
+        R = _columns(xs, h0)
+        A = xs.new_empty(T, 4 * n, B)                         # [g, i, f, o] per step
+        C = xs.new_empty(T + 1, n, B)                         # c_0..c_T
+        TC = xs.new_empty(T, n, B)                            # tanh(c_t)
+        C[0] = c0.T
+        w = _stacked(W, U, b, sigmoid=slice(n, None))
+        cols, a, c, tc, ig = _np(R), _np(A), _np(C), _np(TC), np.empty((n, B), dtype=_np(xs).dtype)
+        Rs, As = R.unbind(0), A.unbind(0)
         for t in range(T):
-            torch.addmm(Ps[t], Hs[t], W2T, out=As[t]).sigmoid_()
-            # c_t = f c + i g with g = 2 s - 1
-            torch.mul(f[t], Cs[t], out=Cs[t + 1]).addcmul_(i[t], s[t], value=2).sub_(i[t])
-            torch.tanh(Cs[t + 1], out=TCs[t])
-            torch.mul(o[t], TCs[t], out=Hs[t + 1])
-        ctx.save_for_backward(X, U, W, A, C, H, TC)
-        return H[1:].transpose(0, 1)
+            at = a[t]
+            torch.mm(w, Rs[t], out=As[t])
+            np.tanh(at, out=at)
+            _to_sigmoid(at[n:])
+            np.multiply(at[2 * n: 3 * n], c[t], out=c[t + 1])                 # f c
+            np.multiply(at[n: 2 * n], at[:n], out=ig)                         # i g
+            np.add(c[t + 1], ig, out=c[t + 1])
+            np.tanh(c[t + 1], out=tc[t])
+            np.multiply(at[3 * n:], tc[t], out=cols[t + 1, :n])               # h = o tanh(c)
+        ctx.save_for_backward(U, W, R, A, C, TC)
+        return R[1:, :n].permute(2, 0, 1)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, dH: Tensor) -> tuple[Tensor, ...]:
-        X, U, W, A, C, H, TC = ctx.saved_tensors
-        T, B, n4 = A.shape
+    def backward(ctx: FunctionCtx, dH: Tensor) -> tuple[Tensor | None, ...]:
+        U, W, R, A, C, TC = ctx.saved_tensors
+        T, n4, B = A.shape
         n = n4 // 4
-        i, f, o, s = A.split(n, dim=-1)
-        # the factors of eq-lstm-bptt that do not depend on the recursion, for all t at once:
-        # M multiplies [dc, dc, dh, dc] into dz (g = 2 s - 1, 1 - g^2 = 4 s (1 - s)); Q = o (1 - tanh^2 c)
+        g, i, f, o = A.split(n, dim=1)
+        # the factors of eq-lstm-bptt that do not depend on the recursion, all steps at once:
+        # dz = M [dc, dc, dc, dh] block by block, dc_t gains Q dh_t
         M = torch.addcmul(A, A, A, value=-1)                 # a (1 - a), every block
-        M[..., 3 * n:].mul_(i).mul_(4)
-        M[..., :n].mul_(torch.mul(s, 2).sub_(1))
-        M[..., n: 2 * n].mul_(C[:-1])
-        M[..., 2 * n: 3 * n].mul_(TC)
+        torch.addcmul(i, i, g * g, value=-1, out=M[:, :n])   # i (1 - g^2)
+        M[:, n: 2 * n].mul_(g)
+        M[:, 2 * n: 3 * n].mul_(C[:-1])
+        M[:, 3 * n:].mul_(TC)
         Q = (1 - TC * TC).mul_(o)
-        dZ = A.new_empty(T, B, n4)
-        Ms, Mo, Qs, fs = M.view(T, B, 4, n).unbind(0), M[..., 2 * n: 3 * n].unbind(0), Q.unbind(0), f.unbind(0)
-        dHs = dH.unbind(1)
-        dZs, dZo, dZf = dZ.view(T, B, 4, n).unbind(0), dZ[..., 2 * n: 3 * n].unbind(0), dZ.unbind(0)
-        dc = torch.zeros_like(C[0])
-        dh = torch.empty_like(dc)
+        dZ = torch.empty_like(A)
+        dh_out, m_, q, f_, dz = _outputs(dH), _np(M), _np(Q), _np(f), _np(dZ)
+        m_dc, dz_dc = m_[:, : 3 * n].reshape(T, 3, n, B), dz[:, : 3 * n].reshape(T, 3, n, B)
+        WT, dZs, DH = W.T.contiguous(), dZ.unbind(0), torch.zeros(n, B, dtype=A.dtype)
+        dh, dc, tmp = _np(DH), np.zeros((n, B), dtype=m_.dtype), np.empty((n, B), dtype=m_.dtype)
         for t in range(T - 1, -1, -1):
             if t < T - 1:
-                torch.addmm(dHs[t], dZf[t + 1], W, out=dh)
-                dc.mul_(fs[t + 1])
+                torch.mm(WT, dZs[t + 1], out=DH)
+                np.add(dh, dh_out[t], out=dh)
+                np.multiply(dc, f_[t + 1], out=dc)
             else:
-                dh.copy_(dHs[t])
-            dc.addcmul_(dh, Qs[t])
-            torch.mul(Ms[t], dc.unsqueeze(1), out=dZs[t])    # blocks i, f, c (block o is overwritten next)
-            torch.mul(Mo[t], dh, out=dZo[t])
-        G = _weight_gradients(dZ, H[:-1], X)                 # [dW | dU | db]
-        return _input_gradient(ctx, dZ, U), G[:, n: -1], G[:, :n], G[:, -1], dZf[0] @ W, dc * f[0]
+                dh[...] = dh_out[t]
+            np.multiply(dh, q[t], out=tmp)
+            np.add(dc, tmp, out=dc)
+            np.multiply(m_dc[t], dc, out=dz_dc[t])                            # blocks c, i, f
+            np.multiply(m_[t, 3 * n:], dh, out=dz[t, 3 * n:])                  # block o
+        Z = _by_pairs(dZ)
+        G = _weight_gradients(Z, R)                          # [dW | dU | db]
+        dxs = _input_gradient(Z, U, B) if ctx.needs_input_grad[0] else None
+        m = U.shape[1]
+        return dxs, G[:, n: n + m], G[:, :n], G[:, -1], (W.T @ dZ[0]).T, (torch.from_numpy(dc) * f[0]).T
 
 
 def lstm_unroll(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor, c0: Tensor) -> Tensor:
     """Hidden states h_1..h_T (B, T, n) of the LSTM on inputs ``xs`` (B, T, m) with stacked input weights ``U``
-    (4n, m), recurrent weights ``W`` (4n, n) and biases ``b`` (4n,), gate order (i, f, o, c), from (h0, c0);
-    backward by eq-lstm-bptt."""
+    (4n, m), recurrent weights ``W`` (4n, n) and biases ``b`` (4n,), block order (c, i, f, o), from (h0, c0);
+    backward by eq-lstm-bptt. CPU tensors, float32 or float64."""
     _check(xs, U, W, b, (h0, c0), 4)
     return _LSTMUnroll.apply(xs, U, W, b, h0, c0)
 
@@ -149,59 +206,68 @@ class _GRUUnroll(torch.autograd.Function):
     def forward(ctx: FunctionCtx, xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor) -> Tensor:
         B, T, _ = xs.shape
         n = h0.shape[-1]
-        X, P = _projection(xs, U, b)
-        WgT, WhT = W[: 2 * n].T.contiguous(), W[2 * n:].T.contiguous()
-        S = xs.new_empty(T, B, 2 * n)                         # gates [z, r]
-        N = xs.new_empty(T, B, n)                             # candidates
-        RH = xs.new_empty(T, B, n)                            # r_t h_{t-1}
-        H = xs.new_empty(T + 1, B, n)
-        H[0] = h0
-        Pg, Ph = P[..., : 2 * n].unbind(0), P[..., 2 * n:].unbind(0)
-        Ss, z, r, Ns, RHs, Hs = S.unbind(0), S[..., :n].unbind(0), S[..., n:].unbind(0), N.unbind(0), RH.unbind(0), \
-            H.unbind(0)
+        R = _columns(xs, h0)
+        RH = R[:T].clone()                                    # [r h_{t-1}; x_t; 1] (the h rows are overwritten)
+        S = xs.new_empty(T, 2 * n, B)                         # gates [z, r]
+        N = xs.new_empty(T, n, B)                             # candidates
+        wg = _stacked(W[: 2 * n], U[: 2 * n], b[: 2 * n], sigmoid=slice(None))
+        wh = _stacked(W[2 * n:], U[2 * n:], b[2 * n:], sigmoid=slice(0))
+        cols, rh, s, cand, tmp = _np(R), _np(RH), _np(S), _np(N), np.empty((n, B), dtype=_np(xs).dtype)
+        Rs, RHs, Ss, Ns = R.unbind(0), RH.unbind(0), S.unbind(0), N.unbind(0)
         for t in range(T):
-            torch.sigmoid(torch.addmm(Pg[t], Hs[t], WgT), out=Ss[t])
-            torch.mul(r[t], Hs[t], out=RHs[t])
-            torch.tanh(torch.addmm(Ph[t], RHs[t], WhT), out=Ns[t])
-            torch.addcmul(Hs[t], z[t], Ns[t] - Hs[t], out=Hs[t + 1])
-        ctx.save_for_backward(X, U, W, S, N, RH, H)
-        return H[1:].transpose(0, 1)
+            st, h = s[t], cols[t, :n]
+            torch.mm(wg, Rs[t], out=Ss[t])
+            np.tanh(st, out=st)
+            _to_sigmoid(st)
+            np.multiply(st[n:], h, out=rh[t, :n])                             # r h
+            torch.mm(wh, RHs[t], out=Ns[t])
+            np.tanh(cand[t], out=cand[t])
+            np.subtract(cand[t], h, out=tmp)
+            np.multiply(st[:n], tmp, out=tmp)
+            np.add(h, tmp, out=cols[t + 1, :n])                               # h + z (n - h)
+        ctx.save_for_backward(U, W, R, RH, S, N)
+        return R[1:, :n].permute(2, 0, 1)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, dH: Tensor) -> tuple[Tensor, ...]:
-        X, U, W, S, N, RH, H = ctx.saved_tensors
-        T, B, n2 = S.shape
+    def backward(ctx: FunctionCtx, dH: Tensor) -> tuple[Tensor | None, ...]:
+        U, W, R, RH, S, N = ctx.saved_tensors
+        T, n2, B = S.shape
         n = n2 // 2
-        Wg, Wh = W[:n2], W[n2:]
-        z, r = S.split(n, dim=-1)
-        # the factors of eq-gru-bptt that do not depend on the recursion, for all t at once
-        K = z * (1 - N * N)                                   # da = dh K
-        E = torch.cat([N - H[:-1], H[:-1]], dim=-1).mul_(S * (1 - S))   # dq = E [dh, (da W_h)]
+        z, r = S.split(n, dim=1)
+        H = R[:T, :n]
+        # the factors of eq-gru-bptt that do not depend on the recursion, all steps at once
+        K = z * (1 - N * N)                                   # da = K dh
+        E = torch.cat([N - H, H], dim=1).mul_(S * (1 - S))    # dq = E [dh; W_h^T da]
         keep = 1 - z
-        dHs = dH.unbind(1)
-        dP = S.new_empty(T, B, 3 * n)                         # [dq, da] per step
-        D = S.new_empty(B, 2, n)
-        Ks, Es, keeps, rs = K.unbind(0), E.unbind(0), keep.unbind(0), r.unbind(0)
-        dq, da = dP[..., :n2].unbind(0), dP[..., n2:].unbind(0)
-        Dflat = D.view(B, n2)
-        carry = torch.zeros_like(H[0])
+        dP = torch.empty(T, 3 * n, B, dtype=S.dtype)         # [dq; da] per step
+        D = torch.empty(2 * n, B, dtype=S.dtype)              # [dh; W_h^T da]
+        dh_out, k_, e, keep_, r_, dp, d = _outputs(dH), _np(K), _np(E), _np(keep), _np(r), _np(dP), _np(D)
+        WgT, WhT = W[:n2].T.contiguous(), W[n2:].T.contiguous()
+        dQs, dAs, DRH, CARRY = dP[:, :n2].unbind(0), dP[:, n2:].unbind(0), D[n:], torch.zeros(n, B, dtype=S.dtype)
+        dh, drh, carry, tmp = d[:n], d[n:], _np(CARRY), np.empty((n, B), dtype=d.dtype)
         for t in range(T - 1, -1, -1):
-            dh = dHs[t] + carry
-            torch.mul(dh, Ks[t], out=da[t])
-            drh = da[t] @ Wh
-            D[:, 0], D[:, 1] = dh, drh
-            torch.mul(Es[t], Dflat, out=dq[t])
-            carry = torch.addmm(dh * keeps[t], dq[t], Wg).addcmul_(drh, rs[t])
-        G = _weight_gradients(dP, H[:-1], RH, X)             # [dW_g (gate rows) | dW_h (candidate rows) | dU | db]
-        dW = torch.cat([G[:n2, :n], G[n2:, n: 2 * n]])
-        return _input_gradient(ctx, dP, U), G[:, 2 * n: -1], dW, G[:, -1], carry
+            np.add(dh_out[t], carry, out=dh)
+            da, dq = dp[t, n2:], dp[t, :n2]
+            np.multiply(dh, k_[t], out=da)
+            torch.mm(WhT, dAs[t], out=DRH)
+            np.multiply(e[t], d, out=dq)
+            torch.mm(WgT, dQs[t], out=CARRY)
+            np.multiply(dh, keep_[t], out=tmp)
+            np.add(carry, tmp, out=carry)
+            np.multiply(drh, r_[t], out=tmp)
+            np.add(carry, tmp, out=carry)
+        Z = _by_pairs(dP)
+        G = torch.cat([_weight_gradients(Z[:n2], R), _weight_gradients(Z[n2:], RH)])   # [dW | dU | db] by block
+        dxs = _input_gradient(Z, U, B) if ctx.needs_input_grad[0] else None
+        m = U.shape[1]
+        return dxs, G[:, n: n + m], G[:, :n], G[:, -1], CARRY.T
 
 
 def gru_unroll(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor) -> Tensor:
     """Hidden states h_1..h_T (B, T, n) of the GRU (reset before W_h) on inputs ``xs`` (B, T, m) with stacked input
     weights ``U`` (3n, m), recurrent weights ``W`` = [W_z; W_r; W_h] (3n, n) and biases ``b`` (3n,), block order
-    (z, r, candidate), from ``h0``; backward by eq-gru-bptt."""
+    (z, r, candidate), from ``h0``; backward by eq-gru-bptt. CPU tensors, float32 or float64."""
     _check(xs, U, W, b, (h0,), 3)
     return _GRUUnroll.apply(xs, U, W, b, h0)
 
