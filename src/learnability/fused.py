@@ -211,7 +211,7 @@ class _GRUUnroll(torch.autograd.Function):
         S = xs.new_empty(T, 2 * n, B)                         # gates [z, r]
         N = xs.new_empty(T, n, B)                             # candidates
         wg = _stacked(W[: 2 * n], U[: 2 * n], b[: 2 * n], sigmoid=slice(None))
-        wh = _stacked(W[2 * n:], U[2 * n:], b[2 * n:], sigmoid=slice(0))
+        wh = _stacked(W[2 * n:], U[2 * n:], b[2 * n:], sigmoid=slice(0, 0))
         cols, rh, s, cand, tmp = _np(R), _np(RH), _np(S), _np(N), np.empty((n, B), dtype=_np(xs).dtype)
         Rs, RHs, Ss, Ns = R.unbind(0), RH.unbind(0), S.unbind(0), N.unbind(0)
         for t in range(T):
