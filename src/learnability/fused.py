@@ -93,6 +93,11 @@ def _columns(xs: Tensor, h0: Tensor) -> Tensor:
     return R
 
 
+def _hidden_states(R: Tensor, n: int) -> Tensor:
+    """h_1..h_T from the column blocks, as the (B, T, n) view the cells return."""
+    return R[1:, :n].permute(2, 0, 1)
+
+
 def _stacked(W: Tensor, U: Tensor, b: Tensor, sigmoid: slice) -> Tensor:
     """[W | U | b] (k, n + m + 1) with the rows of the sigmoid blocks halved: sigma(z) = (1 + tanh(z / 2)) / 2."""
     S = torch.cat([W, U, b[:, None]], dim=1)
@@ -153,7 +158,7 @@ class _LSTMUnroll(torch.autograd.Function):
             np.tanh(c[t + 1], out=tc[t])
             np.multiply(at[3 * n:], tc[t], out=cols[t + 1, :n])               # h = o tanh(c)
         ctx.save_for_backward(U, W, R, A, C, TC)
-        return R[1:, :n].permute(2, 0, 1)
+        return _hidden_states(R, n)
 
     @staticmethod
     @once_differentiable
@@ -226,7 +231,7 @@ class _GRUUnroll(torch.autograd.Function):
             np.multiply(st[:n], tmp, out=tmp)
             np.add(h, tmp, out=cols[t + 1, :n])                               # h + z (n - h)
         ctx.save_for_backward(U, W, R, RH, S, N)
-        return R[1:, :n].permute(2, 0, 1)
+        return _hidden_states(R, n)
 
     @staticmethod
     @once_differentiable
