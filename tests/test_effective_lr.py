@@ -165,3 +165,19 @@ def test_window_envelope_equals_the_envelope_of_the_full_mu_tensor():
                           elr.envelope(elr.window_products(r, 0 * r, [2]), [2], reduce="mean"))
     with pytest.raises(ValueError, match="order must be"):
         elr.window_envelope(r, r, [2], order=2)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "multi"])
+def test_trajectory_diagonals_in_chunks_equal_step_by_step(kind, monkeypatch):
+    """Batched Jacobians over (sequence, step) chunks, uneven last chunk included, give each step's own r and
+    diag(J) - r."""
+    monkeypatch.setattr(elr, "JACOBIAN_ROWS", 5)            # B = 2: chunks of 2 steps, T = 7 leaves 1
+    cell = make_cell(kind, 3, 4, dtype=torch.float64, seed=0)
+    xs = torch.randn(2, 7, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    r, rt = elr.trajectory_diagonals(cell, xs)
+    flat = cell.states(xs)
+    for t in range(7):
+        s = cell.unflatten_state(flat[:, t])
+        d = torch.diagonal(cell.jacobian(xs[:, t], s), dim1=-2, dim2=-1)[..., -4:]
+        torch.testing.assert_close(r[:, t], cell.retention(xs[:, t], s), rtol=0, atol=1e-14)
+        torch.testing.assert_close(rt[:, t], d - r[:, t], rtol=0, atol=1e-14)

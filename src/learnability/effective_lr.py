@@ -26,19 +26,31 @@ from .transport import jacobians
 _CLAMP = 1e-300
 
 
+JACOBIAN_ROWS = 128
+"""How many (sequence, step) pairs :func:`trajectory_diagonals` differentiates at once: with every state known
+after one pass, the Jacobians of several steps are one batched call. 128 rows (4 steps at B = 32) measured 30 %
+faster than one step at a time for the multi-gate cell at n = 64; 2048 rows was 2x slower than one step (the
+(rows, n, n) temporaries leave the cache)."""
+
+
 def trajectory_diagonals(cell: Cell, xs: Tensor, state=None) -> tuple[Tensor, Tensor]:
-    """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory (one step's
-    Jacobian at a time: memory O(B n^2), not O(B T n^2))."""
-    flat = cell.states(xs, state)
-    n = cell.hidden_size
+    """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory. The states
+    come from one pass; then the step Jacobians of ~``JACOBIAN_ROWS`` (sequence, step) pairs at a time are one
+    batched ``cell.jacobian`` call (memory O(JACOBIAN_ROWS n^2), not O(B T n^2); a step's Jacobian depends only on
+    its input and incoming state)."""
+    flat = cell.states(xs, state)[:, :-1]               # the state each step starts from
+    B, T, m = xs.shape
+    n, d = cell.hidden_size, flat.shape[-1]
+    steps = max(1, JACOBIAN_ROWS // B)
     r, diag = [], []
-    for t in range(xs.shape[1]):
-        x_t, s_t = xs[:, t], cell.unflatten_state(flat[:, t])
-        d = torch.diagonal(cell.jacobian(x_t, s_t), dim1=-2, dim2=-1)
-        diag.append(d[..., n:] if cell.state_parts > 1 else d)
-        r.append(cell.retention(x_t, s_t))
-    r = torch.stack(r, 1)
-    return r, torch.stack(diag, 1) - r
+    for t0 in range(0, T, steps):
+        x = xs[:, t0: t0 + steps].reshape(-1, m)
+        s = cell.unflatten_state(flat[:, t0: t0 + steps].reshape(-1, d))
+        j = torch.diagonal(cell.jacobian(x, s), dim1=-2, dim2=-1)
+        diag.append((j[..., n:] if cell.state_parts > 1 else j).reshape(B, -1, n))
+        r.append(cell.retention(x, s).reshape(B, -1, n))
+    r = torch.cat(r, 1)
+    return r, torch.cat(diag, 1) - r
 
 
 def _check_lags(lags, T: int) -> list[int]:
