@@ -36,8 +36,8 @@ faster than one step at a time for the multi-gate cell at n = 64; 2048 rows was 
 def trajectory_diagonals(cell: Cell, xs: Tensor, state=None) -> tuple[Tensor, Tensor]:
     """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory. The states
     come from one pass; then the step Jacobians of ~``JACOBIAN_ROWS`` (sequence, step) pairs at a time are one
-    batched ``cell.jacobian`` call (memory O(JACOBIAN_ROWS n^2), not O(B T n^2); a step's Jacobian depends only on
-    its input and incoming state)."""
+    batched ``cell.jacobian`` call (memory O(max(B, JACOBIAN_ROWS) d^2), not O(B T d^2); a step's Jacobian depends
+    only on its input and incoming state)."""
     flat = cell.states(xs, state)[:, :-1]               # the state each step starts from
     B, T, m = xs.shape
     n, d = cell.hidden_size, flat.shape[-1]
