@@ -454,8 +454,9 @@ class GRUCell(Cell):
         return (1 - z) * h + z * cand
 
     def unroll(self, xs: Tensor, state: Tensor | None = None) -> Tensor:
-        """Hidden states h_1..h_T (B, T, n). Without LayerNorm (and outside ``torch.func`` transforms) by the fused
-        recurrence :func:`learnability.fused.gru_unroll` (same equations, hand-written BPTT), else step by step."""
+        """Hidden states h_1..h_T (B, T, n). By the fused recurrence :func:`learnability.fused.gru_unroll`
+        (same equations, hand-written BPTT) when :meth:`_fusable` (no LayerNorm, CPU float32/float64, no ``torch.func``
+        transform), else step by step."""
         if not self._fusable():
             return super().unroll(xs, state)
         h0 = self._check_sequence_args(xs, state)
@@ -509,8 +510,9 @@ class LSTMCell(Cell):
         return o * torch.tanh(c_new), c_new
 
     def unroll(self, xs: Tensor, state: tuple[Tensor, Tensor] | None = None) -> Tensor:
-        """Hidden states h_1..h_T (B, T, n). Without LayerNorm (and outside ``torch.func`` transforms) by the fused
-        recurrence :func:`learnability.fused.lstm_unroll` (same equations, hand-written BPTT), else step by step."""
+        """Hidden states h_1..h_T (B, T, n). By the fused recurrence :func:`learnability.fused.lstm_unroll`
+        (same equations, hand-written BPTT) when :meth:`_fusable` (no LayerNorm, CPU float32/float64, no ``torch.func``
+        transform), else step by step."""
         if not self._fusable():
             return super().unroll(xs, state)
         h0, c0 = self._check_sequence_args(xs, state)
