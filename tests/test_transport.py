@@ -40,8 +40,11 @@ def test_batched_norms_equal_naive_loop_and_transport():
     cell = make_cell("multi", 3, 5, dtype=torch.float64, seed=2)
     xs = inputs(T=7)
     J = transport.jacobians(cell, xs)
+    threads = torch.get_num_threads()
     fast, slow = transport.transport_norms(J), transport.transport_norms_naive(J)
+    assert torch.get_num_threads() == threads                       # the streamed reduction restores torch's threads
     assert torch.allclose(fast, slow, equal_nan=True, atol=1e-12)
+    assert torch.allclose(transport.transport_norms(J.float()), fast.float(), equal_nan=True, rtol=1e-5)
     phi = transport.transport(cell, xs, 6, 2)
     assert torch.allclose(fast[:, 6, 4], torch.linalg.matrix_norm(phi, ord=2))
     assert torch.isnan(fast[:, 2, 3]).all() and torch.allclose(fast[:, :, 0], torch.ones(2, 8))
