@@ -102,7 +102,8 @@ def transport(rounds: int = 5, B: int = 12, T: int = 80, n: int = 64, sample: tu
     ours, naive = statistics.median(fast_s), statistics.median(fast_s) * statistics.median(ratios)
     details = (f"B = {B}, T = {T}, n = {n}: {B * (T + 1) * (T + 2) // 2} pairs; naive extrapolated from end steps "
                f"{list(sample)} (scaled by work x{scale:.2f}; by pair count it would be x{pair_scale:.2f}); "
-               f"per-round ratios {', '.join(f'{r:.1f}' for r in ratios)}",
+               f"per-round ratios {', '.join(f'{r:.1f}' for r in ratios)} (medians: batched {_fmt(ours)}, naive "
+               f"{_fmt(statistics.median(naive_s))})",
                f"products alone (no norms): batched {_fmt(statistics.median(prod_s))}, naive "
                f"{_fmt(statistics.median(naive_prod_s))}")
     return Headline("bench_transport", "batched", ours, "naive per-pair loop", naive, 10, "speed-up", details)
