@@ -45,14 +45,13 @@ MAX_ITER = 100    # Laguerre steps before a matrix falls back to SciPy's bisecti
 
 @cache
 def _dsytrd() -> ctypes._CFuncPtr:
-    """LAPACK dsytrd(uplo, n, a, lda, d, e, tau, work, lwork, info) as a ctypes function (all arguments pointers)."""
+    """LAPACK dsytrd(uplo, n, a, lda, d, e, tau, work, lwork, info) as a ctypes function (all arguments pointers),
+    from the capsule that scipy.linalg.cython_lapack exports (its own prototypes, so ctypes.pythonapi is untouched)."""
     capsule = cython_lapack.__pyx_capi__["dsytrd"]
-    name = ctypes.pythonapi.PyCapsule_GetName
-    name.restype, name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-    pointer = ctypes.pythonapi.PyCapsule_GetPointer
-    pointer.restype, pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    address = pointer(capsule, name(capsule))
-    return ctypes.CFUNCTYPE(None, ctypes.c_char_p, *[ctypes.c_void_p] * 9)(address)
+    name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
+    pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+        ("PyCapsule_GetPointer", ctypes.pythonapi))
+    return ctypes.CFUNCTYPE(None, ctypes.c_char_p, *[ctypes.c_void_p] * 9)(pointer(capsule, name(capsule)))
 
 
 def _reduce_chunk(G: np.ndarray, d: np.ndarray, e: np.ndarray) -> None:
