@@ -72,10 +72,10 @@ def transport(rounds: int = 5, B: int = 12, T: int = 80, n: int = 64, sample: tu
     :mod:`learnability.tridiagonal` vs the naive loop forming each (b, t, k) chain and its SVD norm one at a time. The
     naive loop runs on the end steps ``sample`` and is scaled to all of them by the exact work (chain lengths); the
     two sides alternate over ``rounds`` so both see the same machine load, and the ratio is the median of the
-    per-round ratios. A pair costs its chain of products
-    plus one norm (an SVD, far dearer than a product), so that scale is unbiased only if the sampled pairs have the
-    mean chain length of all pairs: the default ends average 27.6 work units (products + 1) per pair, all pairs of
-    T = 80 27.7, so scaling by work or by pairs agree to 0.2 % (the details print both). Target: >= 10x."""
+    per-round ratios. A pair costs its chain of products plus one norm (an SVD, far dearer than a product), so that
+    scale is unbiased only if the sampled pairs have the mean chain length of all pairs: the default ends average
+    27.6 work units (products + 1) per pair, all pairs of T = 80 27.7, so scaling by work or by pairs agree to 0.2 %
+    (the details print both). Target: >= 10x."""
     from .cells import make_cell
     from .transport import iter_transport_by_lag, jacobians, transport_norms, transport_norms_naive
 
@@ -104,7 +104,7 @@ def transport(rounds: int = 5, B: int = 12, T: int = 80, n: int = 64, sample: tu
                f"{list(sample)} (scaled by work x{scale:.2f}; by pair count it would be x{pair_scale:.2f}); "
                f"per-round ratios {', '.join(f'{r:.1f}' for r in ratios)} (medians: batched {_fmt(ours)}, naive "
                f"{_fmt(statistics.median(naive_s))})",
-               f"products alone (no norms): batched {_fmt(statistics.median(prod_s))}, naive "
+               f"products alone (iter_transport_by_lag, no norms): batched {_fmt(statistics.median(prod_s))}, naive "
                f"{_fmt(statistics.median(naive_prod_s))}")
     return Headline("bench_transport", "batched", ours, "naive per-pair loop", naive, 10, "speed-up", details)
 

@@ -97,7 +97,7 @@ def transport_norms(J: Tensor, max_lag: int | None = None) -> Tensor:
     _check_lag_args(J, max_lag)
     out = torch.full((B, T + 1, max_lag + 1), float("nan"), dtype=J.dtype)
     out[:, :, 0] = 1.0
-    if J.is_cuda or J.requires_grad or J.dtype not in (torch.float32, torch.float64):
+    if not _on_numpy(J):
         for lag, P in enumerate(_lag_products(J, max_lag), start=1):
             out[:, lag:, lag] = spectral_norm(P).T
         return out
@@ -115,14 +115,19 @@ def spectral_norm(P: Tensor) -> Tensor:
     (relative 1e-15 in float64 for the largest value). On the CPU, lambda_max comes from a tridiagonal reduction and
     Laguerre's iteration (:func:`learnability.tridiagonal.largest_eigenvalues`, float64, on threads), about 1.7 times
     faster per 64 x 64 matrix than a full eigensolver and 3 times faster than ``torch.linalg.matrix_norm(P, ord=2)``
-    (an SVD); on CUDA or under autograd, torch's ``eigvalsh``."""
+    (an SVD); on CUDA, under autograd or in other dtypes, torch's ``eigvalsh``."""
     gram = P @ P.mT      # same eigenvalues as P^T P; this layout multiplies faster
-    if gram.is_cuda or gram.requires_grad:
+    if not _on_numpy(gram):
         top = torch.linalg.eigvalsh(gram)[..., -1]
     else:
         flat = gram.reshape(-1, *gram.shape[-2:])
         top = torch.from_numpy(largest_eigenvalues(flat.numpy(), torch.get_num_threads(), overwrite=True))
     return top.clamp_min(0).sqrt().to(P.dtype).reshape(gram.shape[:-2])
+
+
+def _on_numpy(x: Tensor) -> bool:
+    """Whether the CPU path of the norms (NumPy views, LAPACK through ctypes) applies to x."""
+    return not x.is_cuda and not x.requires_grad and x.dtype in (torch.float32, torch.float64)
 
 
 def transport_norms_naive(J: Tensor, max_lag: int | None = None, ends: Iterable[int] | None = None,
