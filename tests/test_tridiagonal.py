@@ -63,6 +63,8 @@ def test_threads_streaming_and_overwrite_give_identical_results():
         assert [s.shape for s in streamed] == [(4, 25), (1,), (499,)]
         assert np.array_equal(np.concatenate([s.reshape(-1) for s in streamed]), one)
     assert tridiagonal.streamed_largest_eigenvalues(iter([])) == []
+    scalars = tridiagonal.streamed_largest_eigenvalues([np.full((2, 1, 1), 3.0), np.full((1, 1), -1.0)])
+    assert np.array_equal(scalars[0], [3.0, 3.0]) and np.array_equal(scalars[1], -1.0)
 
 
 def test_float32_input_is_solved_in_float64():

@@ -125,23 +125,26 @@ def streamed_largest_eigenvalues(batches: Iterable[np.ndarray], threads: int = 1
     with ThreadPoolExecutor(threads) as pool:
         for G in batches:
             work, d, e = _workspace(G, overwrite)
+            if shapes and work.shape[-1] != shapes[0][-1]:
+                raise ValueError(f"all batches must hold matrices of one size; got sizes {shapes[0][-1]} and "
+                                 f"{work.shape[-1]}")
             shapes.append(np.shape(G))
             outputs.append((d, e))
             pending.append([pool.submit(_reduce_chunk, *chunk) for chunk in _chunks(work, d, e, threads)])
             if len(pending) > in_flight:
-                [future.result() for future in pending.pop(0)]
+                for future in pending.pop(0):
+                    future.result()
         for futures in pending:
-            [future.result() for future in futures]
+            for future in futures:
+                future.result()
     tridiagonals = [_finite_tridiagonal(shape, d, e) for shape, (d, e) in zip(shapes, outputs)]
     if not tridiagonals:
         return []
-    n = {shape[-1] for shape in shapes}
-    if len(n) > 1:
-        raise ValueError(f"all batches must hold matrices of one size; got sizes {sorted(n)}")
-    flat_d = np.concatenate([d.reshape(-1, d.shape[-1]) for d, _ in tridiagonals])
-    flat_e = np.concatenate([e.reshape(-1, e.shape[-1]) for _, e in tridiagonals])
+    n = shapes[0][-1]
+    flat_d = np.concatenate([d.reshape(-1, n) for d, _ in tridiagonals])
+    flat_e = np.concatenate([e.reshape(d.size // n, n - 1) for d, e in tridiagonals])
     top = largest_tridiagonal_eigenvalues(flat_d, flat_e, threads)
-    sizes = np.cumsum([d.size // d.shape[-1] for d, _ in tridiagonals])[:-1]
+    sizes = np.cumsum([d.size // n for d, _ in tridiagonals])[:-1]
     return [part.reshape(shape[:-2]) for part, shape in zip(np.split(top, sizes), shapes)]
 
 
