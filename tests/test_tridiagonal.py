@@ -98,15 +98,11 @@ def test_pivot_sums_equal_sums_over_the_eigenvalues():
 
 def test_pivot_recurrence_symbolically():
     """(eq-sturm-pivots) for n = 3: prod u_i = det(x I - T) and sum u_i'/u_i = d/dx log det(x I - T)."""
-    x = sp.Symbol("x")
-    d, e = sp.symbols("d1:4"), sp.symbols("e1:3")
-    T = sp.diag(*d) + sp.Matrix(3, 3, lambda i, j: e[min(i, j)] if abs(i - j) == 1 else 0)
-    u = [x - d[0]]
-    for i in range(1, 3):
-        u.append(sp.together(x - d[i] - e[i - 1] ** 2 / u[-1]))
+    x, T, u = tridiagonal.symbolic_pivots(3)
     det = (x * sp.eye(3) - T).det()
     assert sp.cancel(sp.prod(u) - det) == 0
     assert sp.cancel(sp.together(sum(sp.diff(ui, x) / ui for ui in u)) - sp.diff(det, x) / det) == 0
+    assert T[0, 1] == T[1, 0] == sp.Symbol("e1") and T[0, 2] == 0
 
 
 def test_laguerre_falls_back_to_bisection_when_it_runs_out_of_steps(monkeypatch):
@@ -158,6 +154,7 @@ def test_laguerre_iterates_fall_monotonically_from_above():
     (lambda: tridiagonal.pivot_sums(np.zeros((2, 3)), np.zeros((2, 2)), np.zeros(3)), r"and x \(...\)"),
     (lambda: tridiagonal.streamed_largest_eigenvalues([np.eye(2)], in_flight=0), "in_flight"),
     (lambda: tridiagonal.streamed_largest_eigenvalues([np.eye(2), np.eye(3)]), "one size"),
+    (lambda: tridiagonal.symbolic_pivots(0), "n must be a positive integer"),
 ])
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):

@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import numpy as np
+import sympy as sp
 from scipy.linalg import cython_lapack, eigvalsh_tridiagonal
 
 MAX_ITER = 100    # Laguerre steps before a matrix falls back to SciPy's bisection (the tests force that path)
@@ -77,7 +78,7 @@ def tridiagonalize(G: np.ndarray, threads: int = 1, overwrite: bool = False) -> 
     and off-diagonals e (..., n - 1) of similar tridiagonal matrices (only one triangle of G is read). Runs
     ``threads`` chunks on as many threads. dsytrd works in place: with ``overwrite`` a C-contiguous float64 G is
     used as the workspace (its contents are destroyed), otherwise G is copied."""
-    _check_threads(threads)
+    _check_positive_int("threads", threads)
     work, d, e = _workspace(G, overwrite)
     _map(_reduce_chunk, _chunks(work, d, e, threads))
     return _finite_tridiagonal(np.shape(G), d, e)
@@ -118,9 +119,8 @@ def streamed_largest_eigenvalues(batches: Iterable[np.ndarray], threads: int = 1
     running on ``threads`` worker threads while the caller's thread produces the next (at most ``in_flight``
     batches wait), then one Laguerre pass (eq-laguerre) over all. The producer should then use one thread itself
     (see :func:`learnability.transport.transport_norms`)."""
-    _check_threads(threads)
-    if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
-        raise ValueError(f"in_flight must be a positive integer; got {in_flight!r}")
+    _check_positive_int("threads", threads)
+    _check_positive_int("in_flight", in_flight)
     shapes, outputs, pending = [], [], []
     with ThreadPoolExecutor(threads) as pool:
         for G in batches:
@@ -155,7 +155,7 @@ def largest_tridiagonal_eigenvalues(d: np.ndarray, e: np.ndarray, threads: int =
     d, e = np.asarray(d, dtype=np.float64), np.asarray(e, dtype=np.float64)
     if d.ndim < 1 or d.shape[-1] < 1 or e.shape != (*d.shape[:-1], d.shape[-1] - 1):
         raise ValueError(f"need d of shape (..., n), n >= 1, and e of shape (..., n - 1); got {d.shape} and {e.shape}")
-    _check_threads(threads)
+    _check_positive_int("threads", threads)
     if not (np.isfinite(d).all() and np.isfinite(e).all()):
         raise ValueError("tridiagonal entries must be finite")
     batch, n = d.shape[:-1], d.shape[-1]
@@ -187,6 +187,20 @@ def pivot_sums(d: np.ndarray, e: np.ndarray, x: np.ndarray) -> tuple[np.ndarray,
     dT, e2T = d.reshape(m, n).T, (e * e).reshape(m, n - 1).T
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return tuple(v.reshape(x.shape) for v in _pivot_sums(dT, e2T, x.reshape(-1)))
+
+
+def symbolic_pivots(n: int = 3) -> tuple[sp.Symbol, sp.Matrix, list[sp.Expr]]:
+    """x, the symbolic n x n tridiagonal T (diagonal d1..dn, off-diagonal e1..e(n-1)) and the pivots u_1..u_n of
+    x I - T by the recurrence (eq-sturm-pivots), each as one fraction: the SymPy side of the book's and the tests'
+    check that prod u_i = det(x I - T)."""
+    _check_positive_int("n", n)
+    x = sp.Symbol("x")
+    d, e = sp.symbols(f"d1:{n + 1}"), sp.symbols(f"e1:{n}")
+    T = sp.diag(*d) + sp.Matrix(n, n, lambda i, j: e[min(i, j)] if abs(i - j) == 1 else 0)
+    pivots = [x - d[0]]
+    for i in range(1, n):
+        pivots.append(sp.together(x - d[i] - e[i - 1] ** 2 / pivots[-1]))
+    return x, T, pivots
 
 
 def _pivot_sums(d: np.ndarray, e2: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -236,9 +250,9 @@ def largest_eigenvalues(G: np.ndarray, threads: int = 1, overwrite: bool = False
     return largest_tridiagonal_eigenvalues(*tridiagonalize(G, threads, overwrite), threads)
 
 
-def _check_threads(threads: int) -> None:
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive integer; got {threads!r}")
+def _check_positive_int(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
 
 
 def _map(function: Callable, parts: list[tuple]) -> list:
