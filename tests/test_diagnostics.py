@@ -102,3 +102,104 @@ def test_noise_floor_marks_exactly_the_detectable_lags():
         assert np.array_equal(f >= floor * (1 - 1e-12), N_req <= N * (1 + 1e-12))
         assert np.allclose(floor, floor[0])          # signal proportional to f: one level for every lag
     assert np.isnan(dg.noise_floor([1.0], [np.inf], [1.5], 10.0)[0])
+
+
+# ----- the calibrated sample-size estimator (book/p2_calibration.md) -----------------------------------------------
+LAGS = np.arange(1, 41)
+F = np.exp(-LAGS / 10.0)
+
+
+def stable_lags(alpha: float, signal: float, seed: int, n: int = 8192) -> np.ndarray:
+    """(40, n) samples: signal * e^{-l/10} plus SaS(alpha, scale 1) noise at lags 1..40 (the issue's synthetic set)."""
+    return sample_sas(alpha, (LAGS.size, n), generator=torch.Generator().manual_seed(seed)).numpy() + \
+        signal * F[:, None]
+
+
+def test_trimmed_location_is_yuens_trimmed_mean_and_standard_error():
+    from scipy.stats import mstats, trim_mean
+
+    x = np.random.default_rng(0).standard_t(3, 2001)
+    m, se = dg.trimmed_location(x, 0.2)
+    assert m == pytest.approx(trim_mean(x, 0.2), rel=1e-12)
+    assert se == pytest.approx(float(mstats.trimmed_stde(x, limits=(0.2, 0.2))), rel=2e-3)
+    # the z-statistic is standard normal in heavy-tailed noise: 2,000 lags of SaS(1.5) noise
+    noise = sample_sas(1.5, (2000, 1024), generator=torch.Generator().manual_seed(4)).numpy()
+    z = np.array([np.divide(*dg.trimmed_location(row)) for row in noise])
+    assert abs(z.std() - 1) < 0.05 and abs(np.mean(np.abs(z) > 1.96) - 0.05) < 0.015
+    with pytest.raises(ValueError, match="trim"):
+        dg.trimmed_location(x, 0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        dg.trimmed_location([1.0, np.nan, 2.0])
+
+
+@pytest.mark.parametrize("alpha", [1.8, 2.0])
+def test_calibrated_estimator_contract(alpha):
+    """The issue's contract: no detectable lag in pure noise in >= 9 of 10 repetitions; N_hat within a factor 2 of
+    (eps sigma / (c f))^kappa at >= 80 % of the lags whose true N <= n/8; master slope 1 +- 0.25 on average."""
+    eps, n = 5.0, 8192
+    noise_hits = sum(dg.sample_size_estimates(stable_lags(alpha, 0.0, 100 + rep), eps)["detected"].any()
+                     for rep in range(10))
+    assert noise_hits <= 1
+    N_true = (eps / (0.5 * F)) ** (alpha / (alpha - 1))
+    scored = N_true <= n / 8
+    fractions, slopes = [], []
+    for rep in range(4):
+        est = dg.sample_size_estimates(stable_lags(alpha, 0.5, rep), eps)
+        assert est["N"].shape == est["alpha"].shape == (40,) and abs(est["alpha"][0] - alpha) < 0.05
+        ratio = est["N"][scored] / N_true[scored]
+        fractions.append(np.mean((ratio >= 0.5) & (ratio <= 2)))
+        slopes.append(dg.master_fit(F, est["N"], est["alpha"])["slope"])
+        assert np.all(np.isinf(est["N"][~est["detected"]]))
+    assert min(fractions) >= 0.8 and abs(np.mean(slopes) - 1) <= 0.25
+
+
+def test_the_authors_estimator_finds_windows_in_pure_noise():
+    """The defect the calibrated estimator removes: with no signal at any lag, |mean| is still positive, so every lag
+    gets a finite N_hat (about n eps^2 / z^2, z the mean's noise in standard errors), and the window at N = 10^6
+    reaches the end of the grid."""
+    noise = stable_lags(1.8, 0.0, 3)
+    authors = dg.authors_sample_size(noise, 5.0)
+    assert np.all(np.isfinite(authors["N"])) and dg.measured_window(LAGS, authors["N"], 1e6) > 30
+    assert not np.any(np.isfinite(dg.sample_size_estimates(noise, 5.0)["N"]))
+
+
+def test_signal_law_fit_recovers_gamma_and_its_interval():
+    data = stable_lags(1.8, 0.5, 7)
+    loc = np.array([dg.trimmed_location(row) for row in data])
+    fit = dg.signal_law_fit(F, loc[:, 0], loc[:, 1])
+    assert fit["gamma_low"] <= 1 <= fit["gamma_high"] and fit["gamma_high"] - fit["gamma_low"] < 0.3
+    assert fit["c"] == pytest.approx(0.5, rel=0.15)
+    squared = sample_sas(1.8, (40, 8192), generator=torch.Generator().manual_seed(8)).numpy() + F[:, None] ** 2
+    loc2 = np.array([dg.trimmed_location(row) for row in squared])
+    fit2 = dg.signal_law_fit(F, -loc2[:, 0], loc2[:, 1])            # a negative signal: the law is on |m|
+    assert fit2["gamma_low"] <= 2 <= fit2["gamma_high"] and not fit2["gamma_low"] <= 1 <= fit2["gamma_high"]
+    noise = np.array([dg.trimmed_location(row) for row in stable_lags(1.8, 0.0, 5)])
+    wide = dg.signal_law_fit(F, noise[:, 0], noise[:, 1])
+    assert wide["gamma_high"] - wide["gamma_low"] > 1                 # no signal: gamma is not identified
+    with pytest.raises(ValueError, match="at least 3 lags"):
+        dg.signal_law_fit(F[:2], loc[:2, 0], loc[:2, 1])
+
+
+def test_detection_threshold_is_the_stable_quantile():
+    from scipy.stats import norm
+
+    assert dg.detection_threshold(2.0, 0.05) == pytest.approx(np.sqrt(2) * norm.isf(0.025))
+    draws = sample_sas(1.5, 400_000, generator=torch.Generator().manual_seed(1)).numpy()
+    q = dg.detection_threshold(1.5, 0.05)
+    assert np.mean(np.abs(draws) > q) == pytest.approx(0.05, abs=0.002)
+    with pytest.raises(ValueError, match="alpha"):
+        dg.detection_threshold(1.0, 0.05)
+
+
+def test_empirical_sample_size_matches_the_quantile_law_for_gaussian_noise():
+    """With power 1/2 the subsampling detector fires at N = (q sigma / m)^kappa (eq-sample-size-empirical)."""
+    data = stable_lags(2.0, 0.5, 11)
+    grid = np.unique(np.geomspace(2, 1024, 30).astype(int))
+    emp = dg.empirical_sample_size(data, grid, reps=400, seed=0)
+    q = dg.detection_threshold(2.0, 0.05)
+    predicted = (q / (0.5 * F)) ** 2
+    ok = predicted <= 512
+    assert np.all(np.isfinite(emp[ok])) and np.all(np.abs(np.log(emp[ok] / predicted[ok])) < np.log(1.5))
+    assert np.all(np.isinf(emp[predicted > 4096]))                   # beyond n/8: censored
+    with pytest.raises(ValueError, match="false_alarm"):
+        dg.empirical_sample_size(data, grid, false_alarm=0.7)

@@ -98,3 +98,34 @@ def test_part3_experiments_tiny_runs(tmp_path, monkeypatch):
         rich_lazy.Config(sigmas=(1.2,))
     with pytest.raises(ValueError, match="sigma in"):
         oscillator.Config(sigma=1.5)
+
+
+def test_calibration_tiny_run_separates_the_two_estimators(tmp_path, monkeypatch):
+    """The calibration experiment end to end: on pure noise the authors' estimator reports windows, the calibrated
+    one none; on the law's data the calibrated N_hat is within a factor 2 and gamma_hat near 1."""
+    from learnability.experiments import calibration
+
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
+    cfg = dataclasses.replace(calibration.Config.book(), alphas=(2.0,), sizes=(8192,), max_lag=20, reps=2)
+    rows = {r["estimator"]: r for r in calibration.summary(calibration.run(cfg))}
+    assert rows["authors"]["noise: reps with a detection"] == "2/2"
+    assert rows["calibrated"]["noise: reps with a detection"] == "0/2" and rows["calibrated"]["noise: H_n"] == 0
+    assert rows["calibrated"]["N within 2x"] >= 0.8 and abs(rows["calibrated"]["gamma"] - 1) < 0.15
+    assert abs(rows["calibrated"]["H_n"] - rows["calibrated"]["true H_n"]) <= 2
+    with pytest.raises(ValueError, match="alphas must lie"):
+        calibration.Config(alphas=(0.9,))
+
+
+def test_planted_lag_tiny_run_sees_the_planted_lag(tmp_path, monkeypatch):
+    from learnability.experiments import planted_lag
+
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
+    cfg = dataclasses.replace(planted_lag.Config.book(), architectures=("ConstGate",), planted=(1, 2, 4), T=16,
+                              H=8, n_diag=1024, diag_batch=256)
+    result = planted_lag.run(cfg)
+    z = result.z["ConstGate"]
+    assert z.shape == (3, 3) and np.all(np.abs(np.diag(z)) > 4)        # each planted lag seen at its own lag
+    assert np.all(np.abs(z[0, 1:]) < 4)                                 # nothing beyond a planted lag of 1
+    assert [r["architecture"] for r in planted_lag.law_rows(result)] == ["ConstGate"]
+    with pytest.raises(ValueError, match="at least 3 distinct"):
+        planted_lag.Config(planted=(1, 2))

@@ -8,6 +8,7 @@ import torch
 
 from learnability import window_analysis as wa
 from learnability.experiments import window_pipeline as wp
+from learnability.experiments.cache import cached_piece
 
 
 def tiny(**overrides) -> wp.Config:
@@ -20,8 +21,33 @@ def tiny(**overrides) -> wp.Config:
 
 
 @pytest.fixture(scope="module")
-def result():
-    return wp.compute(tiny())
+def result(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:          # the runs' piece cache goes to a fresh folder, not the user's
+        mp.setenv("LEARNABILITY_CACHE", str(tmp_path_factory.mktemp("cache")))
+        return wp.compute(tiny())
+
+
+def same_runs(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        np.array_equal(a[k]["f_first"], b[k]["f_first"]) and np.array_equal(a[k]["learned"], b[k]["learned"])
+        and all(np.array_equal(x, y) for x, y in zip(a[k]["psi"], b[k]["psi"])) for k in a)
+
+
+def pieces(root) -> list:
+    return sorted((root / "window_pipeline" / "pieces").rglob("*.pkl"))
+
+
+def counting(calls: list, interrupt_after: int | None = None, real=wp._one):
+    """A stand-in for ``wp._one`` (``real``: the unpatched one, bound at import) that appends each spec it computes to
+    ``calls``, and raises KeyboardInterrupt (a user's Ctrl-C) once ``calls`` holds ``interrupt_after`` specs."""
+
+    def one(config, spec, threads):
+        if len(calls) == interrupt_after:
+            raise KeyboardInterrupt
+        calls.append(spec)
+        return real(config, spec, threads)
+
+    return one
 
 
 def test_full_preset_is_the_papers_c1_and_bad_configs_raise():
@@ -39,15 +65,54 @@ def test_full_preset_is_the_papers_c1_and_bad_configs_raise():
             wp.Config.full(device="cuda")
 
 
-def test_runs_are_deterministic_and_independent_of_n_jobs(result):
+def test_runs_are_deterministic_and_independent_of_n_jobs(result, tmp_path, monkeypatch):
     assert sorted(result.runs) == sorted([("ConstGate", "adamw", 16, 3), ("DiagGate", "adamw", 16, 3),
                                           ("DiagGate", "sgd", 16, 3), ("DiagGate", "adamw", 4, 3),
                                           ("DiagGate", "adamw", 8, 3)])
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))      # an empty cache: every run computed in parallel
     parallel = wp.compute(tiny(n_jobs=2))
-    for key, run in result.runs.items():
-        other = parallel.runs[key]
-        assert np.array_equal(run["f_first"], other["f_first"]) and np.array_equal(run["learned"], other["learned"])
-        assert all(np.array_equal(a, b) for a, b in zip(run["psi"], other["psi"]))
+    assert same_runs(result.runs, parallel.runs) and len(pieces(tmp_path)) == 5     # one piece per worker's run
+
+
+def test_an_interrupted_sweep_resumes_with_the_missing_runs_only(result, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(wp, "_one", counting(calls, interrupt_after=1))
+    with pytest.raises(KeyboardInterrupt):
+        wp.compute(tiny())
+    assert len(pieces(tmp_path)) == 1
+    monkeypatch.setattr(wp, "_one", counting(calls))
+    resumed = wp.compute(tiny())
+    assert calls == wp.specs(tiny()) and len(pieces(tmp_path)) == 5          # the first run was not recomputed
+    assert same_runs(resumed.runs, result.runs)                               # as the uninterrupted sweep
+    wp.compute(tiny(), force=True)
+    assert len(calls) == 10                                                   # force recomputes every run
+
+
+def test_a_grown_sweep_reuses_the_runs_it_shares(result, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(wp, "_one", counting(calls))
+    wp.compute(tiny(seeds=(3,), sweep_optimizers=(), sweep_lrs=(), retrain_architectures=(), retrain_N=()))
+    assert len(calls) == 2                                                    # ConstGate and DiagGate, seed 3
+    grown = wp.compute(tiny(seeds=(3, 4)))
+    assert len(calls) == 2 + 8 and all(spec[-1] == 4 or spec[1] != "adamw" or spec[3] != 16 for spec in calls[2:])
+    assert same_runs({k: v for k, v in grown.runs.items() if k[-1] == 3}, result.runs)
+
+
+def test_an_unreadable_piece_is_recomputed(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
+    config = tiny(architectures=("DiagGate",), sweep_optimizers=(), sweep_lrs=(), retrain_architectures=(),
+                  retrain_N=())
+    first = wp.compute(config)
+    (path,) = pieces(tmp_path)
+    path.write_bytes(path.read_bytes()[:100])                                  # a partial write
+    calls = []
+    monkeypatch.setattr(wp, "_one", counting(calls))
+    assert same_runs(wp.compute(config).runs, first.runs) and calls == wp.specs(config)
+    assert same_runs(wp.compute(config).runs, first.runs) and len(calls) == 1       # the rewritten piece loads
+    with pytest.raises(ValueError, match="stable repr"):
+        cached_piece("window_pipeline", config, object(), lambda: None)
 
 
 def test_diagnostics_shapes_and_finite_values(result):
@@ -62,6 +127,9 @@ def test_diagnostics_shapes_and_finite_values(result):
     # with one rate for every weight both optimizer-aware envelopes are lr times the plain one
     assert sgd["f_optimizer"] == pytest.approx(0.1 * sgd["f_first"]) and sgd["f_optimizer_rq"] == pytest.approx(
         0.1 * sgd["f_first"])
+    # ... and Lambda inside psi scales every sample by lr: the calibrated estimates of N, and so the windows, agree
+    assert all(np.allclose(a, 0.1 * b) for a, b in zip(sgd["psi_optimizer"], sgd["psi"]))
+    assert np.allclose(wa.required(sgd, 5.0, samples="optimizer"), wa.required(sgd, 5.0), rtol=1e-6)
 
 
 def test_constgate_transport_and_exact_product_agree_in_trend(result):
@@ -104,34 +172,52 @@ def test_adaptive_rates_read_adam_state():
 
 def test_analysis_tables(result):
     rows = wa.sensitivity_rows(result, "DiagGate", N=1e4, thresholds=(1, 5))
-    assert len(rows) == 4 and {"eps=1 max", "eps=5 first"} <= set(rows[0])
+    assert len(rows) == 8 and {"eps=1 max", "eps=5 first"} <= set(rows[0])
+    assert {r["estimator"] for r in rows} == {"calibrated", "authors"}
     assert all(r["eps=1 max"] >= r["eps=1 first"] for r in rows)
     assert all(r["eps=1 max"] >= r["eps=5 max"] for r in rows)             # a stricter threshold never widens
     retrain = wa.retraining_rows(result, threshold=5)
     assert [(r["architecture"], r["N"]) for r in retrain] == [("DiagGate", 4), ("DiagGate", 8)]
     assert wa.learned_horizon([0.5, 0.1], (1, 2), (0.6, 0.5)) == 1
-    H = wa.horizons(wa.main_run(result, "DiagGate"), [10, 1e3, 1e6], threshold=1)
+    H = wa.horizons(wa.main_run(result, "DiagGate"), [10, 1e3, 1e6], threshold=1, estimator="authors")
     assert np.all(np.diff(H) >= 0)                                         # more samples never shrink the window
+    with pytest.raises(ValueError, match="estimator"):
+        wa.estimates(wa.main_run(result, "DiagGate"), 5.0, estimator="mine")
 
 
-def test_measured_and_theory_windows_coincide_when_the_theory_holds():
-    """A synthetic run whose matched statistic has lag-independent noise and a signal proportional to the envelope:
-    the measured H_N (diagnostics) must equal the theory's (window.learnability_window) at every N."""
+def synthetic_run(signal: float, n: int = 16384, alpha: float = 1.8, seed: int = 0) -> dict:
+    """A run whose matched statistic obeys the theory: per lag, ``signal`` f(l) plus SaS(alpha, scale 1) noise, with
+    f = 4 e^{-l/6} on lags 1..30 (lag-independent noise scale and tail index)."""
     from learnability.stable import sample_sas
 
     lags = np.arange(1, 31)
     f = 4 * np.exp(-lags / 6.0)
-    gen = torch.Generator().manual_seed(0)
-    psi = [(sample_sas(1.8, 4000, scale=1.0, generator=gen, dtype=torch.float64) + 0.5 * v).numpy() for v in f]
-    run = {"lags": lags, "f_first": f, "psi": psi}
-    stats = wa.statistics(run)
-    stats["alpha"][:] = np.median(stats["alpha"])     # the theory's constants, exactly
-    stats["sigma"][:] = np.median(stats["sigma"])
-    stats["m"] = 0.5 * f
-    N_grid = [10, 100, 1e3, 1e4, 1e5]
-    measured = [wa.measured_window(lags, wa.required(run, 5.0, stats=stats), N) for N in N_grid]
-    assert list(wa.theory_horizons(run, N_grid, 5.0, stats=stats)) == measured
-    assert measured[-1] > measured[0]
+    noise = sample_sas(alpha, (lags.size, n), generator=torch.Generator().manual_seed(seed)).numpy()
+    return {"lags": lags, "f_first": f, "psi": list(noise + signal * f[:, None])}
+
+
+def test_the_signal_estimator_and_the_windows_on_a_run_that_obeys_the_theory():
+    """The signal m_hat(l) is checked against its known value 0.5 f(l), the constants against (alpha, sigma, c) =
+    (1.8, 1, 0.5), and the measured H_N against the theory's window for N up to the diagnostic set's size."""
+    run = synthetic_run(0.5)
+    est = wa.estimates(run, 5.0)
+    truth = 0.5 * run["f_first"]
+    assert np.all(np.abs(est["m"] - truth) < 4.5 * est["se"])               # every lag, detectable or not
+    assert np.all(est["detected"][truth > 10 * est["se"]]) and not est["detected"][-1]
+    k = wa.theory_constants(run, 5.0, est)
+    assert k["alpha"] == pytest.approx(1.8, abs=0.05) and k["sigma"] == pytest.approx(1.0, abs=0.05)
+    assert k["c"] == pytest.approx(0.5, rel=0.05)
+    N_grid = [30, 300, 3000, 16384]
+    measured, theory = wa.horizons(run, N_grid, 5.0), wa.theory_horizons(run, N_grid, 5.0, est)
+    assert np.all(np.abs(measured - theory) <= 1) and measured[-1] > measured[0]
+    fit = wa.law_fit(run, 5.0, est)
+    assert fit["gamma_low"] <= 1 <= fit["gamma_high"] and abs(fit["slope"] - 1) < 0.25
+    noise = synthetic_run(0.0, seed=1)                                      # no signal: no window at any N
+    assert np.all(wa.horizons(noise, N_grid + [1e9], 5.0) == 0)
+    assert wa.horizons(noise, [1e9], 5.0, estimator="authors")[0] > 0      # the authors' estimator finds one
+    emp = wa.empirical(run, 5.0, est=est)
+    ok = np.isfinite(emp["empirical"]) & np.isfinite(emp["parametric"])
+    assert ok.sum() >= 5 and np.all(np.abs(np.log(emp["empirical"][ok] / emp["parametric"][ok])) < np.log(3))
 
 
 def test_rayleigh_rates_and_the_immediate_jvp():
@@ -185,9 +271,26 @@ def test_horizon_band_over_seeds(result):
     assert np.array_equal(mean, single) and np.all(std == 0)          # identical seeds: no spread
 
 
-def test_master_fit_and_optimizer_rows(result):
-    rows = wa.master_fit_rows(result, threshold=1)
+def test_law_and_optimizer_rows(result):
+    rows = wa.law_rows(result, threshold=1)
     assert [r["architecture"] for r in rows] == list(result.config.architectures)
-    assert all(r["lags used"] <= 4 for r in rows)
+    assert all(0 <= r["lags detected"] <= 4 and r["gamma 95% interval"].startswith("[") for r in rows)
     opt = wa.optimizer_rows(result, threshold=1, N=1e4)
     assert [r["optimizer"] for r in opt] == ["adamw", "sgd"] and opt[0]["H_10000"] >= opt[0]["H_10000 (first)"]
+
+
+def test_stages_diagnose_the_initial_and_an_early_network(result, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
+    run = result.runs[("DiagGate", "adamw", 16, 3)]
+    assert sorted(run["stages"]) == [0.0, 0.1]
+    init = run["stages"][0.0]
+    assert init["f_optimizer"] is None and "stages" not in init                  # no optimizer state at step 0
+    late = wp.compute(tiny(stages=(0.5,), architectures=("DiagGate",), sweep_optimizers=(), sweep_lrs=(),
+                           retrain_architectures=(), retrain_N=()))
+    assert late.runs[("DiagGate", "adamw", 16, 3)]["stages"][0.5]["f_optimizer"] is not None   # Adam's state
+    fresh = wp.diagnose(tiny(), wp.build(tiny(), "DiagGate", 3), None, "adamw", 1e-3, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(init["psi"], fresh["psi"]))  # the untrained network, exactly
+    assert not np.array_equal(init["f_first"], run["f_first"])                   # training moved the envelope
+    assert result.runs[("DiagGate", "adamw", 4, 3)]["stages"] == {}               # retraining runs: final only
+    with pytest.raises(ValueError, match="stages"):
+        tiny(stages=(1.0,))

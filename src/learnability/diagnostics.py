@@ -1,8 +1,10 @@
-"""Estimators of Part II's measured quantities (book/p2_envelopes.md, p2_tails.md, p2_window_measured.md):
-the matched statistic, per-lag tail index / scale / signal, the sample size a lag needs, the measured window, regime
-fits of an envelope, per-unit time scales, and the agreement of two envelopes.
+"""Estimators of Part II's measured quantities (book/p2_calibration.md, p2_envelopes.md, p2_tails.md,
+p2_window_measured.md): the matched statistic, the sample size a lag needs (calibrated, the authors' version, and a
+nonparametric one by subsampling), the measured window, regime fits of an envelope, per-unit time scales, and the
+agreement of two envelopes.
 
-All functions take plain tensors or arrays, so each can be checked on synthetic inputs with known answers.
+All functions take plain tensors or arrays, so each can be checked on synthetic inputs with known answers;
+book/p2_calibration.md runs the sample-size estimators on such inputs (pure noise, and data obeying the law).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import norm, spearmanr
 from torch import Tensor
 
 from .stable import concentration_exponent, tail_index
@@ -79,6 +81,181 @@ def required_samples(m, sigma, alpha, threshold: float, N_grid: Sequence[float] 
     grid = np.sort(np.asarray(N_grid, dtype=float))
     index = np.searchsorted(grid, out, side="left")
     return np.where(index < grid.size, grid[np.minimum(index, grid.size - 1)], np.inf)
+
+
+def _as_array(s: Tensor | np.ndarray) -> np.ndarray:
+    x = np.asarray(s.detach().cpu().double() if isinstance(s, Tensor) else s, dtype=float).reshape(-1)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("samples contain NaN or inf")
+    return x
+
+
+def trimmed_location(x, trim: float = 0.2) -> tuple[float, float]:
+    """The ``trim``-trimmed mean of the samples x and its standard error (Yuen 1974, eq-trimmed-mean):
+
+    m_hat = mean of x_(g+1) .. x_(n-g),  se^2 = (n - 1) s_w^2 / (h (h - 1)),  g = floor(trim n), h = n - 2g,
+
+    s_w^2 the variance of x winsorized at the same order statistics. For a symmetric law with a positive density at
+    its centre m_hat is asymptotically normal around the centre whatever the tails (stable laws with alpha < 2
+    included), which the sample mean is not: its fluctuations are themselves stable, with quantiles far above the
+    normal ones at the small false-alarm rates a test over many lags needs."""
+    x = np.sort(_as_array(x))
+    if not 0 <= trim < 0.5:
+        raise ValueError(f"trim must lie in [0, 0.5); got {trim!r}")
+    n = x.size
+    g = int(np.floor(trim * n))
+    h = n - 2 * g
+    if h < 3:
+        raise ValueError(f"need at least 3 samples left after trimming; got n = {n}, trim = {trim}")
+    winsorized = np.clip(x, x[g], x[n - g - 1])
+    se = np.sqrt((n - 1) * winsorized.var(ddof=1) / (h * (h - 1)))
+    return float(x[g:n - g].mean()), float(se)
+
+
+def sample_size_estimates(samples: Sequence[Tensor | np.ndarray], threshold: float = 5.0, *, level: float = 0.01,
+                          trim: float = 0.2, method: str = "ecf") -> dict[str, np.ndarray]:
+    """The calibrated N_hat(l) (eq-sample-size-calibrated) from per-lag i.i.d. samples X = m(l) + sigma(l) xi,
+    xi ~ SaS(alpha, 1) (``samples``: one 1-D array per lag):
+
+    1. signal: m_hat(l), the trimmed mean of :func:`trimmed_location`, and z(l) = m_hat / se;
+    2. detection: lag l is detectable when |z(l)| > z_{1 - level / (2L)}, the normal quantile with Bonferroni's
+       correction over the L lags, so that in pure noise the chance that *any* lag is called detectable is at most
+       ``level``;
+    3. tail index: alpha_hat pooled over the lags, the median of the per-lag ``stable.tail_index`` estimates (the
+       theory's alpha does not depend on the lag; one lag's estimate is noisy and kappa = alpha / (alpha - 1)
+       amplifies that noise); the scale sigma_hat(l) per lag;
+    4. N_hat(l) = (threshold sigma_hat(l) / |m_hat(l)|)^kappa_hat at the detectable lags and inf at the others: a lag
+       whose signal these samples cannot tell from zero gets no extrapolated N. A pooled alpha_hat <= 1 (means do not
+       concentrate) makes every N_hat infinite.
+
+    Returns arrays of shape (L,): "N", "alpha" and "kappa" (pooled, repeated), "sigma", "m" (signed), "se", "z",
+    "detected" (bool), and the scalar "z_crit"."""
+    if threshold <= 0 or not 0 < level < 1:
+        raise ValueError(f"threshold must be positive and level in (0, 1); got {threshold!r}, {level!r}")
+    xs = [_as_array(s) for s in samples]
+    if not xs:
+        raise ValueError("samples must hold at least one lag")
+    L = len(xs)
+    loc = np.array([trimmed_location(x, trim) for x in xs])
+    m, se = loc[:, 0], loc[:, 1]
+    z = np.divide(m, se, out=np.zeros_like(m), where=se > 0)
+    z_crit = float(norm.isf(level / (2 * L)))
+    detected = np.abs(z) > z_crit
+    per_lag = np.array([tail_index(x, method) for x in xs])
+    alpha = float(min(np.median(per_lag[:, 0]), 2.0))
+    sigma = per_lag[:, 1]
+    N = np.full(L, np.inf)
+    kappa = alpha / (alpha - 1) if alpha > 1 else np.inf
+    if alpha > 1:
+        with np.errstate(over="ignore"):
+            N[detected] = (threshold * sigma[detected] / np.abs(m[detected])) ** kappa
+    return {"N": N, "alpha": np.full(L, alpha), "kappa": np.full(L, kappa), "sigma": sigma, "m": m, "se": se,
+            "z": z, "detected": detected, "z_crit": z_crit}
+
+
+def signal_law_fit(f, m, se, level: float = 0.95, gammas: Sequence[float] | None = None) -> dict[str, float]:
+    """Fit the signal law |m(l)| = c f(l)^gamma (eq-signal-law; the theory's gamma = 1) to the per-lag signal
+    estimates m_hat (signed) and their standard errors, over *every* lag: m_hat(l) ~ N(m(l), se(l)^2), so |m_hat| is
+    folded normal with log-likelihood log[phi((|m_hat| - mu) / se) + phi((|m_hat| + mu) / se)] - log se, mu = c f^gamma.
+    No lag is selected by its own estimate, so the fit carries none of the selection bias of a fit over the detectable
+    lags only. gamma_hat maximises the profile likelihood (c profiled out) on the grid ``gammas`` (default 0..3 in
+    steps of 0.005); the interval holds the gammas whose likelihood ratio stays below the chi-square(1) quantile of
+    ``level``. The interval assumes the law's shape; whether the shape holds at all is ``misfit``, the mean squared
+    standardised residual sum ((|m_hat| - c f^gamma) / se)^2 / (L - 2) at the optimum: about 1 when it holds (a
+    little above 1 where |m_hat| is folded near zero), far above 1 when no gamma describes the signal.
+    Returns {"gamma", "gamma_low", "gamma_high", "c", "misfit", "lags_used"}."""
+    from scipy.optimize import minimize_scalar
+    from scipy.stats import chi2
+
+    f, m, se = (np.asarray(v, dtype=float) for v in (f, m, se))
+    keep = (f > 0) & (se > 0) & np.isfinite(f) & np.isfinite(m) & np.isfinite(se)
+    if f.shape != m.shape or m.shape != se.shape or keep.sum() < 3:
+        raise ValueError("need f, m and se of equal length with at least 3 lags where f > 0 and se > 0")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1); got {level!r}")
+    log_f, y, s = np.log(f[keep]), np.abs(m[keep]), se[keep]
+    grid = np.arange(-1.0, 5.0 + 1e-9, 0.005) if gammas is None else np.asarray(gammas, dtype=float)
+
+    def nll(log_c: float, gamma: float) -> float:
+        mu = np.exp(log_c + gamma * log_f)
+        return -float(np.sum(np.logaddexp(-0.5 * ((y - mu) / s) ** 2, -0.5 * ((y + mu) / s) ** 2)))
+
+    centre = float(np.log(max(np.median(y / f[keep]), 1e-300)))
+    profile = [minimize_scalar(nll, args=(g,), bounds=(centre - 40, centre + 40), method="bounded") for g in grid]
+    values = np.array([p.fun for p in profile])
+    best = int(np.argmin(values))
+    inside = grid[values - values[best] <= 0.5 * chi2.ppf(level, 1)]
+    c = float(np.exp(profile[best].x))
+    misfit = float(np.sum(((y - c * np.exp(grid[best] * log_f)) / s) ** 2) / max(y.size - 2, 1))
+    return {"gamma": float(grid[best]), "gamma_low": float(inside.min()), "gamma_high": float(inside.max()),
+            "c": c, "misfit": misfit, "lags_used": int(keep.sum())}
+
+
+def authors_sample_size(samples: Sequence[Tensor | np.ndarray], threshold: float = 5.0, method: str = "ecf"
+                        ) -> dict[str, np.ndarray]:
+    """The authors' estimator (their ``compute_snr``), kept for the comparison of book/p2_calibration.md: per lag
+    alpha_hat, sigma_hat and m_hat = |mean| (:func:`lag_statistics`) and N_hat = (threshold sigma_hat /
+    m_hat)^kappa_hat (:func:`required_samples`) at every lag, with no test of whether m_hat differs from zero."""
+    st = lag_statistics(samples, method)
+    return {**st, "N": required_samples(st["m"], st["sigma"], st["alpha"], threshold)}
+
+
+def detection_threshold(alpha: float, false_alarm: float) -> float:
+    """q: the (1 - false_alarm / 2) quantile of SaS(alpha, scale 1), the threshold on |mean| / (sigma N^{-1/kappa})
+    of a two-sided test at that false-alarm rate (eq-detection-quantile); scipy's ``levy_stable`` (for beta = 0 its
+    parameterisations agree with this book's convention, alpha = 2 being N(0, 2))."""
+    from scipy.stats import levy_stable
+
+    if not 0 < false_alarm < 1:
+        raise ValueError(f"false_alarm must lie in (0, 1); got {false_alarm!r}")
+    if not 1 < alpha <= 2:
+        raise ValueError(f"alpha must lie in (1, 2]; got {alpha!r}")
+    if alpha == 2:
+        return float(np.sqrt(2) * norm.isf(false_alarm / 2))
+    return float(levy_stable.isf(false_alarm / 2, alpha, 0.0))
+
+
+def empirical_sample_size(samples: Sequence[Tensor | np.ndarray], N_grid: Sequence[int], *,
+                          false_alarm: float = 0.05, power: float = 0.5, reps: int = 400, max_fraction: float = 0.125,
+                          seed: int = 0) -> np.ndarray:
+    """N_emp(l), measured by subsampling, without any stable-law theory (eq-sample-size-empirical).
+
+    For each lag (n samples) and each N of ``N_grid`` with N <= ``max_fraction`` n: ``reps`` random subsets of N
+    samples (nested: the first N of one random permutation per repetition). The detector fires when the subset's
+    |mean| exceeds t_N, the (1 - false_alarm) quantile of |mean - x_bar| over the same subsets (the null
+    distribution: the subsets' means around the whole sample's mean x_bar). N_emp(l) is the smallest N whose
+    detection rate reaches ``power`` (log-linear interpolation between grid points); inf when no admissible N does.
+    Subsets without replacement shrink the null spread by the finite-population factor, ~sqrt(1 - N/n); N <= n/8
+    keeps that within 7 %.
+
+    With ``power`` 1/2 the detector fires once |m| ~ t_N = q sigma N^{-1/kappa}, so N_emp = (q sigma / |m|)^kappa:
+    the parametric N at the threshold q = :func:`detection_threshold` (alpha, false_alarm)."""
+    if not 0 < false_alarm < 0.5 or not 0 < power < 1 or reps < 20 or not 0 < max_fraction <= 1:
+        raise ValueError("need false_alarm in (0, 0.5), power in (0, 1), reps >= 20 and max_fraction in (0, 1]")
+    grid = np.unique(np.asarray(N_grid, dtype=int))
+    if grid.size == 0 or grid[0] < 1:
+        raise ValueError("N_grid must hold positive integers")
+    rng = np.random.default_rng(seed)
+    out = np.full(len(samples), np.inf)
+    for i, s in enumerate(samples):
+        x = _as_array(s)
+        sizes = grid[grid <= max_fraction * x.size]
+        if sizes.size == 0:
+            continue
+        subsets = rng.permuted(np.broadcast_to(x, (reps, x.size)), axis=1)[:, : sizes[-1]]
+        means = np.cumsum(subsets, axis=1)[:, sizes - 1] / sizes            # (reps, len(sizes))
+        t = np.quantile(np.abs(means - x.mean()), 1 - false_alarm, axis=0)
+        rate = (np.abs(means) > t).mean(0)
+        hit = np.flatnonzero(rate >= power)
+        if hit.size == 0:
+            continue
+        j = hit[0]
+        if j == 0:
+            out[i] = sizes[0]
+        else:
+            w = (power - rate[j - 1]) / (rate[j] - rate[j - 1])
+            out[i] = float(np.exp(np.log(sizes[j - 1]) + w * (np.log(sizes[j]) - np.log(sizes[j - 1]))))
+    return out
 
 
 def measured_window(lags: Sequence[int], N_req, N: float, contiguous: bool = False) -> int:

@@ -89,13 +89,20 @@ def curves(x: Sequence[float], ys: Mapping[str, object], *, xlabel: str, ylabel:
 
 
 def heatmap(values, *, x: Sequence[float], y: Sequence[float], xlabel: str, ylabel: str, ax: Axes | None = None,
-            log: bool = True, cmap: str = "viridis", colorbar: str = "") -> Axes:
-    """Image of values[i, j] over y[i] (rows) and x[j] (columns); log10 colour scale by default."""
+            log: bool = True, cmap: str = "viridis", colorbar: str = "", symmetric: float | None = None,
+            categorical_x: bool = False) -> Axes:
+    """Image of values[i, j] over y[i] (rows) and x[j] (columns); log10 colour scale by default. ``symmetric``: a
+    linear scale on [-symmetric, symmetric] (for signed values with a diverging ``cmap``); ``categorical_x``: one
+    equal-width column per x value, labelled by it (for unevenly spaced x)."""
     ax = _axes(ax)
     v = _numpy(values)
     v = np.log10(np.maximum(v, 1e-300)) if log else v
-    im = ax.imshow(v, aspect="auto", origin="lower", cmap=cmap,
-                   extent=(x[0] - 0.5, x[-1] + 0.5, -0.5, len(y) - 0.5))
+    limits = {} if symmetric is None else {"vmin": -symmetric, "vmax": symmetric}
+    columns = (-0.5, len(x) - 0.5) if categorical_x else (x[0] - 0.5, x[-1] + 0.5)
+    im = ax.imshow(v, aspect="auto", origin="lower", cmap=cmap, extent=(*columns, -0.5, len(y) - 0.5), **limits)
+    if categorical_x:
+        ax.set_xticks(range(len(x)))
+        ax.set_xticklabels([str(t) for t in x])
     ax.set_yticks(range(len(y)))
     ax.set_yticklabels([str(t) for t in y])
     ax.set_xlabel(xlabel)

@@ -1,6 +1,8 @@
-"""From a window-pipeline result to the quantities the Part II measurement chapters show: per-lag statistics,
-N_hat(l), measured windows H_N, the sensitivity table and the retraining comparison. Estimators are those of
-:mod:`learnability.diagnostics`; nothing here trains or re-runs a network.
+"""From a window-pipeline result to the quantities the Part II measurement chapters show: per-lag estimates,
+N_hat(l), measured windows H_N, the law's tests (master slope, signal-law exponent), the sensitivity table and the
+retraining comparison. The estimator is the calibrated one of :mod:`learnability.diagnostics`
+(``sample_size_estimates``, validated in book/p2_calibration.md); ``estimator="authors"`` gives the authors' for
+comparison. Nothing here trains or re-runs a network.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .diagnostics import (envelope_agreement, fit_regimes, lag_statistics, master_fit, measured_window,
-                          required_samples)
+from .diagnostics import (authors_sample_size, detection_threshold, empirical_sample_size, envelope_agreement,
+                          fit_regimes, master_fit, measured_window, sample_size_estimates, signal_law_fit)
 
 N_GRID = tuple(int(v) for v in np.unique(np.geomspace(4, 1e6, 41).round()))
+ESTIMATORS = ("calibrated", "authors")
+SAMPLES = {"sequence": "psi", "pairs": "psi_pairs", "optimizer": "psi_optimizer"}
 
 
 def main_run(result, architecture: str, seed: int | None = None) -> dict:
@@ -21,55 +25,103 @@ def main_run(result, architecture: str, seed: int | None = None) -> dict:
     return result.runs[(architecture, c.optimizer, c.n_train, c.seeds[0] if seed is None else seed)]
 
 
-def statistics(run: dict, samples: str = "sequence", method: str = "ecf") -> dict[str, np.ndarray]:
-    """alpha_hat, sigma_hat, m_hat per lag from the run's per-sequence means (``samples="sequence"``) or its
-    (sequence, t) pairs (``"pairs"``)."""
-    if samples not in ("sequence", "pairs"):
-        raise ValueError(f"samples must be 'sequence' or 'pairs'; got {samples!r}")
-    return lag_statistics(run["psi"] if samples == "sequence" else run["psi_pairs"], method)
+def estimates(run: dict, threshold: float, *, samples: str = "sequence", estimator: str = "calibrated"
+              ) -> dict[str, np.ndarray]:
+    """Per-lag estimates from the run's matched statistic: its per-sequence means (``samples="sequence"``), its
+    (sequence, t) pairs (``"pairs"``) or the per-sequence means of the optimizer-aware statistic with Lambda inside
+    psi (``"optimizer"``), through the calibrated estimator (eq-sample-size-calibrated) or the authors'
+    (``estimator="authors"``). Both return "N", "alpha", "sigma", "m"; the calibrated one also "se", "z",
+    "detected", "kappa"."""
+    if samples not in SAMPLES:
+        raise ValueError(f"samples must be one of {SAMPLES}; got {samples!r}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}")
+    data = run[SAMPLES[samples]]
+    if data is None:
+        raise ValueError("this run has no optimizer-aware statistic (it was diagnosed without an optimizer)")
+    if estimator == "authors":
+        return authors_sample_size(data, threshold)
+    return sample_size_estimates(data, threshold)
 
 
-def required(run: dict, threshold: float, *, sigma: str = "per lag", samples: str = "sequence",
-             stats: dict | None = None) -> np.ndarray:
-    """N_hat(l) for each lag of the grid (continuous form of eq-sample-size-measured). ``sigma="fixed"`` replaces
-    sigma_hat(l) by its value at the smallest lag (the ablation of the lag-dependent noise scale)."""
+def required(run: dict, threshold: float, *, sigma: str = "per lag", est: dict | None = None, **options
+             ) -> np.ndarray:
+    """N_hat(l) for each lag of the grid (``options``: ``samples``, ``estimator`` of :func:`estimates`).
+    ``sigma="fixed"`` replaces sigma_hat(l) by its value at the smallest lag (the ablation of the lag-dependent noise
+    scale): N_hat = (threshold sigma_hat(l_min) / |m_hat|)^kappa_hat at the lags the estimator measured."""
     if sigma not in ("per lag", "fixed"):
         raise ValueError(f"sigma must be 'per lag' or 'fixed'; got {sigma!r}")
-    st = stats or statistics(run, samples)
-    s = st["sigma"] if sigma == "per lag" else np.full_like(st["sigma"], st["sigma"][0])
-    return required_samples(st["m"], s, st["alpha"], threshold)
+    est = est or estimates(run, threshold, **options)
+    if sigma == "per lag":
+        return est["N"]
+    measured = np.isfinite(est["N"])
+    alpha = est["alpha"]
+    kappa = np.divide(alpha, alpha - 1, out=np.full_like(alpha, np.inf), where=alpha > 1)
+    N = np.full(measured.shape, np.inf)
+    with np.errstate(over="ignore"):
+        N[measured] = (threshold * est["sigma"][0] / np.abs(est["m"][measured])) ** kappa[measured]
+    return N
 
 
 def horizons(run: dict, N_grid: Sequence[float], threshold: float, contiguous: bool = False, **options
              ) -> np.ndarray:
-    """H_N over ``N_grid`` (eq-window-measured), largest detectable lag or (``contiguous``) first undetectable - 1."""
+    """H_N over ``N_grid`` (eq-window-measured), largest detectable lag or (``contiguous``) first undetectable - 1;
+    ``options`` as for :func:`required`."""
     N_req = required(run, threshold, **options)
     return np.array([measured_window(run["lags"], N_req, N, contiguous) for N in N_grid])
 
 
-def theory_constants(run: dict, stats: dict | None = None) -> dict[str, float]:
-    """The constants of the theory's window (eq-window) fitted to one run: alpha and sigma as the medians of
-    alpha_hat(l) (clipped to [1.01, 2]) and sigma_hat(l), and c from m_hat = c f_hat (geometric mean of m_hat / f_hat
-    over the lags where both are positive)."""
-    st = stats or statistics(run)
-    ok = (st["m"] > 0) & (run["f_first"] > 0)
-    if not ok.any():
-        raise ValueError("no lag with positive signal and envelope: c cannot be fitted")
-    return {"alpha": float(np.clip(np.median(st["alpha"]), 1.01, 2.0)), "sigma": float(np.median(st["sigma"])),
-            "c": float(np.exp(np.mean(np.log(st["m"][ok] / run["f_first"][ok]))))}
+def law_fit(run: dict, threshold: float, est: dict | None = None) -> dict[str, float]:
+    """The two tests of the law on one run (calibrated estimates): the master slope over the detectable lags
+    (``diagnostics.master_fit``, predicted 1, biased low by the selection at the detection boundary) and the
+    exponent gamma of the signal law |m| = c f^gamma over every lag (eq-signal-law, ``diagnostics.signal_law_fit``,
+    predicted 1) with its 95 % interval and its misfit (about 1 when the law's shape holds). The slope is NaN when
+    fewer than 3 lags are detectable."""
+    est = est or estimates(run, threshold)
+    try:
+        fit = master_fit(run["f_first"], est["N"], est["alpha"])
+    except ValueError:
+        fit = {"slope": np.nan, "r2": np.nan, "lags_used": int(np.isfinite(est["N"]).sum())}
+    law = signal_law_fit(run["f_first"], est["m"], est["se"])
+    return {"slope": fit["slope"], "r2": fit["r2"], "detected": int(est["detected"].sum()),
+            "gamma": law["gamma"], "gamma_low": law["gamma_low"], "gamma_high": law["gamma_high"],
+            "misfit": law["misfit"], "alpha": float(est["alpha"][0])}
 
 
-def theory_horizons(run: dict, N_grid: Sequence[float], threshold: float, stats: dict | None = None) -> np.ndarray:
+def theory_constants(run: dict, threshold: float, est: dict | None = None) -> dict[str, float]:
+    """The constants of the theory's window (eq-window) fitted to one run: alpha the pooled alpha_hat (clipped to
+    [1.01, 2]), sigma the median of sigma_hat(l), and c the maximum-likelihood constant of the signal law with
+    gamma = 1 (|m| = c f, eq-signal-law, over every lag)."""
+    est = est or estimates(run, threshold)
+    c = signal_law_fit(run["f_first"], est["m"], est["se"], gammas=[1.0])["c"]
+    return {"alpha": float(np.clip(est["alpha"][0], 1.01, 2.0)), "sigma": float(np.median(est["sigma"])), "c": c}
+
+
+def theory_horizons(run: dict, N_grid: Sequence[float], threshold: float, est: dict | None = None) -> np.ndarray:
     """H_N of the theory (eq-window, `window.learnability_window`) for the measured envelope f_hat (log-linear
     between grid lags) and the constants of :func:`theory_constants`: what the window would be if the noise scale,
     the tail index and the signal-to-envelope ratio did not depend on the lag."""
     from .window import learnability_window
 
-    k = theory_constants(run, stats)
+    k = theory_constants(run, threshold, est)
     lags, log_f = np.asarray(run["lags"], dtype=float), np.log(np.asarray(run["f_first"], dtype=float))
     values = np.exp(np.interp(np.arange(1, int(lags.max()) + 1), lags, log_f))
     return np.array([learnability_window(values, N, k["alpha"], threshold=threshold, sigma=k["sigma"], c=k["c"])
                      for N in N_grid])
+
+
+def empirical(run: dict, threshold: float, *, false_alarm: float = 0.05, est: dict | None = None,
+              points: int = 24, reps: int = 400) -> dict[str, np.ndarray]:
+    """The subsampling N_emp(l) of the run's per-sequence samples (eq-sample-size-empirical, N up to an eighth of the
+    diagnostic set) next to the calibrated parametric N_hat at the matching threshold q = the stable quantile at
+    ``false_alarm`` (eq-detection-quantile): {"empirical", "parametric", "q"}."""
+    est = est or estimates(run, threshold)
+    n = len(run["psi"][0])
+    grid = np.unique(np.geomspace(2, max(2, n // 8), points).astype(int))
+    q = detection_threshold(float(np.clip(est["alpha"][0], 1.01, 2.0)), false_alarm)
+    parametric = np.where(est["detected"], (q * est["sigma"] / np.abs(est["m"])) ** est["kappa"], np.inf)
+    return {"empirical": empirical_sample_size(run["psi"], grid, false_alarm=false_alarm, reps=reps),
+            "parametric": parametric, "q": np.float64(q)}
 
 
 def horizon_band(result, architecture: str, N_grid: Sequence[float], threshold: float, contiguous: bool = False
@@ -95,50 +147,68 @@ def envelope_rows(result) -> list[dict]:
     return rows
 
 
-def master_fit_rows(result, threshold: float, stats: dict | None = None) -> list[dict]:
-    """One row per architecture: the master proportionality fit (``diagnostics.master_fit``) of log N_hat on
-    -kappa_hat log f_hat, slope predicted 1; NaN where fewer than 3 lags qualify. ``stats`` maps architectures to
-    precomputed :func:`statistics`."""
+def law_rows(result, threshold: float) -> list[dict]:
+    """One row per architecture and seed: :func:`law_fit` (lags detectable, pooled alpha_hat, master slope and its
+    R^2, gamma_hat with its 95 % interval and the signal law's misfit)."""
     rows = []
     for arch in result.config.architectures:
-        run = main_run(result, arch)
-        st = (stats or {}).get(arch) or statistics(run)
-        try:
-            fit = master_fit(run["f_first"], required(run, threshold, stats=st), st["alpha"])
-        except ValueError:
-            fit = {"slope": float("nan"), "r2": float("nan"), "lags_used": 0}
-        rows.append({"architecture": arch, "slope (predicted 1)": fit["slope"], "R^2": fit["r2"],
-                     "lags used": fit["lags_used"]})
+        for seed in result.config.seeds:
+            fit = law_fit(main_run(result, arch, seed), threshold)
+            rows.append({"architecture": arch, "seed": seed, "lags detected": fit["detected"],
+                         "alpha_hat": fit["alpha"], "master slope": fit["slope"], "R^2": fit["r2"],
+                         "gamma": fit["gamma"], "gamma 95% interval": f"[{fit['gamma_low']:.2f}, "
+                                                                       f"{fit['gamma_high']:.2f}]",
+                         "misfit": fit["misfit"]})
     return rows
 
 
 def optimizer_rows(result, threshold: float, N: float = 1000) -> list[dict]:
-    """One row per optimizer of the sweep: test MSE, H_N at ``N`` (largest detectable lag and first undetectable - 1)
-    and the learned coefficients at the task lags."""
+    """One row per optimizer of the sweep: test MSE, H_N at ``N`` from the plain matched statistic (largest
+    detectable lag and first undetectable - 1) and from the optimizer-aware one (Lambda inside psi), and the learned
+    coefficients at the task lags."""
     c = result.config
     rows = []
     for opt in c.sweep_optimizers:
         run = result.runs[(c.sweep_architecture, opt, c.n_train, c.seeds[0])]
         rows.append({"optimizer": opt, "test MSE": run["mse"], f"H_{N:g}": int(horizons(run, [N], threshold)[0]),
                      f"H_{N:g} (first)": int(horizons(run, [N], threshold, contiguous=True)[0]),
+                     f"H_{N:g} (Lambda in psi)": int(horizons(run, [N], threshold, samples="optimizer")[0]),
                      "learned c_k": ", ".join(f"{v:.2f}" for v in run["learned"])})
     return rows
 
 
 def sensitivity_rows(result, architecture: str, N: float, thresholds: Sequence[float] = (1, 5, 20)) -> list[dict]:
-    """H_N of one architecture at one N under each combination of threshold, window definition (largest detectable
-    lag / first undetectable), sigma per lag or fixed, and samples per sequence or (sequence, t) pairs."""
+    """H_N of one architecture at one N under each combination of estimator (calibrated, authors'), threshold,
+    window definition (largest detectable lag / first undetectable), sigma per lag or fixed, and samples per
+    sequence or (sequence, t) pairs."""
     run = main_run(result, architecture)
     rows = []
-    for samples in ("sequence", "pairs"):
-        stats = statistics(run, samples)
-        for sigma in ("per lag", "fixed"):
-            row: dict[str, object] = {"samples": samples, "sigma": sigma}
-            for eps in thresholds:
-                N_req = required(run, eps, sigma=sigma, stats=stats)
-                row[f"eps={eps:g} max"] = measured_window(run["lags"], N_req, N)
-                row[f"eps={eps:g} first"] = measured_window(run["lags"], N_req, N, contiguous=True)
-            rows.append(row)
+    for estimator in ESTIMATORS:
+        for samples in ("sequence", "pairs"):
+            for sigma in ("per lag", "fixed"):
+                row: dict[str, object] = {"estimator": estimator, "samples": samples, "sigma": sigma}
+                for eps in thresholds:
+                    N_req = required(run, eps, sigma=sigma, samples=samples, estimator=estimator)
+                    row[f"eps={eps:g} max"] = measured_window(run["lags"], N_req, N)
+                    row[f"eps={eps:g} first"] = measured_window(run["lags"], N_req, N, contiguous=True)
+                rows.append(row)
+    return rows
+
+
+def stage_rows(result, threshold: float) -> list[dict]:
+    """One row per architecture (first seed) and stage of training (the fractions of ``config.stages``, then the
+    final network): lags detectable, the signal law's gamma with its interval and misfit (:func:`law_fit`), and the
+    measured H_N at N = the diagnostic set's size."""
+    c = result.config
+    rows = []
+    for arch in c.architectures:
+        final = main_run(result, arch)
+        for stage, run in [*sorted(final["stages"].items()), (1.0, final)]:
+            fit = law_fit(run, threshold)
+            rows.append({"architecture": arch, "stage": "initial" if stage == 0 else f"{stage:.0%} of training",
+                         "lags detected": fit["detected"], "gamma": fit["gamma"],
+                         "gamma 95% interval": f"[{fit['gamma_low']:.2f}, {fit['gamma_high']:.2f}]",
+                         "misfit": fit["misfit"], f"H_{c.n_diag}": int(horizons(run, [c.n_diag], threshold)[0])})
     return rows
 
 
@@ -151,19 +221,26 @@ def learned_horizon(learned: Sequence[float], task_lags: Sequence[int], coeffici
 
 
 def retraining_rows(result, threshold: float) -> list[dict]:
-    """For every retrained (architecture, N): the measured horizon of the network trained on N sequences, the
-    predicted H_N from the full-data run's diagnostics (largest detectable lag, and first undetectable - 1), and the
-    learned coefficients at the task lags."""
+    """For every retrained (architecture, N): the measured horizon of the network trained on N sequences, and two
+    predictions of H_N: from the diagnostics of the *initial* network (stage 0, the same initialisation the
+    retraining starts from, where the residual still carries every task lag: like with like) and from the final
+    network trained on all sequences (the authors' post-hoc reading); largest detectable lag, and first
+    undetectable - 1 for the initial one. The learned coefficients at the task lags close the row."""
     c = result.config
     rows = []
     for arch in c.retrain_architectures:
-        full = main_run(result, arch)
-        N_req = required(full, threshold)
+        final = main_run(result, arch)
+        initial = final["stages"].get(0.0)
+        N_final = required(final, threshold)
+        N_init = None if initial is None else required(initial, threshold)
         for N in c.retrain_N:
             run = result.runs[(arch, c.optimizer, N, c.seeds[0])]
-            rows.append({"architecture": arch, "N": N,
-                         "measured": learned_horizon(run["learned"], c.task_lags, c.coefficients),
-                         "predicted max": measured_window(full["lags"], N_req, N),
-                         "predicted first": measured_window(full["lags"], N_req, N, contiguous=True),
-                         "learned c_k": ", ".join(f"{v:.2f}" for v in run["learned"])})
+            row = {"architecture": arch, "N": N,
+                   "measured": learned_horizon(run["learned"], c.task_lags, c.coefficients)}
+            if N_init is not None:
+                row["predicted (initial)"] = measured_window(initial["lags"], N_init, N)
+                row["predicted (initial, first)"] = measured_window(initial["lags"], N_init, N, contiguous=True)
+            row["predicted (final)"] = measured_window(final["lags"], N_final, N)
+            row["learned c_k"] = ", ".join(f"{v:.2f}" for v in run["learned"])
+            rows.append(row)
     return rows

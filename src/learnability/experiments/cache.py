@@ -2,9 +2,10 @@
 
 An edit anywhere in ``src/learnability`` changes the key, so results never go stale silently. Writes are atomic
 (temporary file + ``os.replace``); an unreadable entry (partial, corrupted, from another version) is recomputed.
-The folder is ``$LEARNABILITY_CACHE`` or ``~/.cache/learnability``. Every computation also records its wall time in
-``timings.json`` there, keyed by (name, config) without the source hash, so ``learnability list`` and the
-reproducibility appendix can show how long a run took on this machine.
+A long sweep can also cache each of its pieces on its own (:func:`cached_piece`), so an interrupted run resumes
+where it stopped. The folder is ``$LEARNABILITY_CACHE`` or ``~/.cache/learnability``. Every computation of a whole
+result also records its wall time in ``timings.json`` there, keyed by (name, config) without the source hash, so
+``learnability list`` and the reproducibility appendix can show how long a run took on this machine.
 """
 
 from __future__ import annotations
@@ -82,17 +83,62 @@ def record_run_time(name: str, config: object, seconds: float) -> None:
     _write_atomic(cache_dir() / "timings.json", json.dumps(table, indent=1, sort_keys=True).encode())
 
 
+def _load(path: Path) -> tuple[bool, object]:
+    """(True, the pickled object at ``path``), or (False, None) when the file is absent or unreadable (partial,
+    corrupted, from another version): such an entry is recomputed and overwritten by the caller."""
+    if not path.is_file():
+        return False, None
+    try:
+        with path.open("rb") as fh:
+            return True, pickle.load(fh)
+    except Exception:
+        return False, None
+
+
+def _load_or_compute(path: Path, compute: Callable[[], R], force: bool) -> tuple[R, float | None]:
+    """(the entry at ``path``, None) when it loads and ``force`` is off; else (``compute()``, its wall time in
+    seconds), the result written to ``path`` atomically."""
+    if not force:
+        found, value = _load(path)
+        if found:
+            return value, None
+    start = time.perf_counter()
+    result = compute()
+    seconds = time.perf_counter() - start
+    _write_atomic(path, pickle.dumps(result))
+    return result, seconds
+
+
 def cached(name: str, config: object, compute: Callable[[object], R], *, force: bool = False) -> R:
     """``compute(config)``, or its stored result for the same (name, config, source); ``force`` recomputes."""
     path = cache_dir() / name / f"{cache_key(name, config)}.pkl"
-    if path.is_file() and not force:
-        try:
-            with path.open("rb") as fh:
-                return pickle.load(fh)
-        except Exception:  # partial or corrupted entry: recompute and overwrite below
-            pass
-    start = time.perf_counter()
-    result = compute(config)
-    record_run_time(name, config, time.perf_counter() - start)
-    _write_atomic(path, pickle.dumps(result))
+    result, seconds = _load_or_compute(path, lambda: compute(config), force)
+    if seconds is not None:
+        record_run_time(name, config, seconds)
     return result
+
+
+def _is_plain(piece: object) -> bool:
+    """Whether ``piece`` is built of str, int, float, bool, None and tuples alone, whose repr is stable."""
+    return isinstance(piece, (str, int, float, bool, type(None))) or (
+        isinstance(piece, tuple) and all(_is_plain(p) for p in piece))
+
+
+def piece_path(name: str, config: object, piece: object) -> Path:
+    """Where :func:`cached_piece` stores ``piece``: ``<cache>/<name>/pieces/<cache_key(name, config)>/<hash>.pkl``,
+    the hash over ``repr(piece)``; one folder per (name, config, source), so a run's pieces can be counted."""
+    if not _is_plain(piece):
+        raise ValueError(f"piece must be a str, int, float, bool, None or a tuple of these (a stable repr); got "
+                         f"{piece!r}")
+    digest = hashlib.sha256(repr(piece).encode()).hexdigest()[:20]
+    return cache_dir() / name / "pieces" / cache_key(name, config) / f"{digest}.pkl"
+
+
+def cached_piece(name: str, config: object, piece: object, compute: Callable[[], R], *, force: bool = False) -> R:
+    """``compute()`` for one piece of the experiment ``name`` at ``config`` (e.g. one run of a sweep), or its stored
+    result, keyed by (name, config, package source, ``repr(piece)``) under :func:`piece_path`; ``force`` recomputes.
+
+    Each piece is written atomically as soon as it is computed, so parallel workers may store their pieces at the
+    same time and an interrupted sweep that caches its pieces this way recomputes only the missing ones. An
+    unreadable entry is recomputed. Pieces record no wall time (``timings.json`` holds whole runs only)."""
+    return _load_or_compute(piece_path(name, config, piece), compute, force)[0]

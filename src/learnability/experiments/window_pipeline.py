@@ -14,17 +14,22 @@ One ``run(config) -> Result`` does, for every architecture x seed (and for the o
    later lag-dependent Rayleigh quotient), and the matched statistic psi (JVP of the unrolled network along
    ``directions`` random unit parameter directions with ``torch.func.jvp``; ``jvp="immediate"`` for the one-step
    variant), reduced to per-sequence means or kept as (sequence, t) pairs;
-4. for the retraining validation, the learned coefficient at each task lag, E[y_hat_t u^T x_{t - l_k}], on fresh data.
+4. for the retraining validation, the learned coefficient at each task lag, E[y_hat_t u^T x_{t - l_k}], on fresh data;
+5. the same diagnostics at the fractions ``stages`` of training (default: the initial network and 10 % of the
+   steps), so the signal can be read where the network has not yet learned the task lags.
 
 Estimators (tail index, N_hat, H_N, regime fits) live in :mod:`learnability.diagnostics` and are applied in the
 chapters to the stored per-lag arrays, so a sensitivity sweep does not retrain anything. Sweeps go through joblib
-(``n_jobs``; joblib's backend can be switched to Dask or Ray with ``joblib.parallel_config``).
+(``n_jobs``; joblib's backend can be switched to Dask or Ray with ``joblib.parallel_config``). Each (architecture,
+optimizer, N, seed) run is cached on its own as soon as it finishes, so a sweep interrupted (or run in pieces on a GPU)
+resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -38,7 +43,7 @@ from ..diagnostics import matched_samples
 from ..effective_lr import trajectory_diagonals, cell_envelope, envelope, transport_diagonal, window_envelope, windows
 from ..training import OPTIMIZERS, SequenceModel
 from . import Preset
-from .cache import cached
+from .cache import cached, cached_piece
 
 ARCHITECTURES = {"ConstGate": "leaky", "SharedGate": "scalar", "DiagGate": "multi", "GRU": "gru", "LSTM": "lstm"}
 GATE_PARAMETERS = ("w_g", "u_g", "W_g", "U_g", "W_z", "U_z", "W_f", "U_f")
@@ -80,6 +85,7 @@ class Config(Preset):
     sweep_architecture: str = "DiagGate"
     retrain_N: tuple[int, ...] = (250, 1000, 4000)
     retrain_architectures: tuple[str, ...] = ("ConstGate", "DiagGate")
+    stages: tuple[float, ...] = (0.0, 0.1)       # also diagnose full-data runs at these fractions of training
     device: str = "cpu"
     n_jobs: int = 1
 
@@ -106,6 +112,8 @@ class Config(Preset):
                              f"products, flag F9); got {self.gru_zero_order!r}")
         if self.jvp not in ("total", "immediate"):
             raise ValueError(f"jvp must be 'total' (the authors' choice) or 'immediate' (flag F10); got {self.jvp!r}")
+        if any(not 0 <= fraction < 1 for fraction in self.stages):
+            raise ValueError(f"stages are fractions of training in [0, 1) (1 is the final network); got {self.stages}")
         if self.n_jobs < 1 or self.directions < 1 or not self.seeds:
             raise ValueError("n_jobs and directions must be >= 1 and seeds non-empty")
         if max(self.retrain_N, default=0) > self.n_train or max(self.exact_sequences, self.pair_sequences) > min(
@@ -165,22 +173,31 @@ def build(config: Config, architecture: str, seed: int) -> SequenceModel:
     return model
 
 
+def total_steps(config: Config) -> int:
+    """Optimizer steps of a training run: ``epochs`` passes over the full training set in batches of ``batch``."""
+    return config.epochs * max(1, math.ceil(config.n_train / config.batch))
+
+
 def train_model(config: Config, architecture: str, optimizer: str, lr: float, n_train: int, seed: int,
-                steps: int | None = None, progress: bool = False) -> tuple[SequenceModel, torch.optim.Optimizer]:
-    """Train on the first ``n_train`` training sequences: ``steps`` optimizer steps (default: epochs over the full
-    training set, so every N gets the same optimisation budget), mini-batches of ``batch`` drawn without replacement
-    per pass, MSE over all steps, global-norm clipping."""
+                steps: int | None = None, progress: bool = False,
+                before_step: Callable[[int, SequenceModel, torch.optim.Optimizer], None] | None = None
+                ) -> tuple[SequenceModel, torch.optim.Optimizer]:
+    """Train on the first ``n_train`` training sequences: ``steps`` optimizer steps (default: :func:`total_steps`,
+    the same optimisation budget for every N), mini-batches of ``batch`` drawn without replacement per pass, MSE
+    over all steps, global-norm clipping. ``before_step(k, model, opt)`` is called before step k = 0..steps - 1 (to
+    take diagnostics during training; it must not change the model)."""
     device = torch.device(config.device)
     model = build(config, architecture, seed).to(device)
     x, y, _ = multilag_data(config, config.n_train, seed, split=0)
     x, y = x[:n_train].to(device), y[:n_train].to(device)
     opt = OPTIMIZERS[optimizer](model.parameters(), lr)
-    per_epoch = max(1, math.ceil(config.n_train / config.batch))
-    steps = config.epochs * per_epoch if steps is None else steps
+    steps = total_steps(config) if steps is None else steps
     gen = torch.Generator().manual_seed(seed + 99)
     order = torch.empty(0, dtype=torch.long)
-    for _ in tqdm(range(steps), desc=f"{architecture}/{optimizer}/N={n_train}", disable=None if progress else True,
+    for k in tqdm(range(steps), desc=f"{architecture}/{optimizer}/N={n_train}", disable=None if progress else True,
                   leave=False):
+        if before_step is not None:
+            before_step(k, model, opt)
         if order.numel() < min(config.batch, n_train):
             order = torch.cat([order, torch.randperm(n_train, generator=gen)])
         idx, order = order[: config.batch], order[config.batch:]
@@ -293,8 +310,10 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
     ``diag_batch``, one lag at a time so memory stays O(B T n)): envelopes of first-order mu (eq-envelope), of the
     exact diagonal product, of the exact transport diagonal (first ``exact_sequences`` sequences, with the
     first-order envelope of the same sequences) and optimizer-aware (Lambda mu, eq-gelr); per-unit mean |mu|;
-    matched-statistic samples per lag (eq-matched-statistic), and the (sequence, t) pairs of the first
-    ``pair_sequences`` sequences."""
+    matched-statistic samples per lag (eq-matched-statistic), the (sequence, t) pairs of the first
+    ``pair_sequences`` sequences, and (with an optimizer) the samples of the optimizer-aware statistic, psi with mu
+    replaced by Lambda(b, t - l) mu (the Rayleigh rates of :func:`rayleigh_rates`, as in the authors' later
+    code)."""
     device = torch.device(config.device)
     model = model.double().to(device).requires_grad_(False)
     model.cell.dtype = torch.float64
@@ -309,6 +328,7 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
     f_first, f_opt, f_rq = (torch.zeros(L, dtype=torch.float64) for _ in range(3))
     f_exact, unit = torch.zeros(L, dtype=torch.float64), torch.zeros(L, n, dtype=torch.float64)
     samples: list[list[Tensor]] = [[] for _ in lags]
+    samples_opt: list[list[Tensor]] = [[] for _ in lags]
     pairs: list[Tensor] = []
     for start in range(0, config.n_diag, config.diag_batch):
         xb, yb = x[start:start + config.diag_batch], y[start:start + config.diag_batch]
@@ -329,11 +349,14 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
                 mu = mu + next(code_terms)
             f_first[i] += scale * float(mu.abs().sum(-1).mean())
             unit[i] += scale * mu.abs().mean((0, 1)).cpu()
-            if rates is not None:
-                f_opt[i] += scale * float((mu * rates).abs().sum(-1).mean())
-                f_rq[i] += scale * float((mu * lam[:, : mu.shape[1]]).abs().sum(-1).mean())   # k = t - lag
             psi = sum(matched_samples(mu, delta, v, lag, config.per_sequence) for v in vs) / len(vs)
             samples[i].append(psi.cpu())
+            if rates is not None:
+                weighted = mu * lam[:, : mu.shape[1]]                # Lambda(b, k) mu with k = t - lag
+                f_opt[i] += scale * float((mu * rates).abs().sum(-1).mean())
+                f_rq[i] += scale * float(weighted.abs().sum(-1).mean())
+                psi_opt = sum(matched_samples(weighted, delta, v, lag, config.per_sequence) for v in vs) / len(vs)
+                samples_opt[i].append(psi_opt.cpu())                # Lambda inside psi, the authors' later code
             if start == 0:
                 P = config.pair_sequences
                 pairs.append(matched_samples(mu[:P], delta[:P], vs[0][:P], lag, per_sequence=False).float().cpu())
@@ -350,16 +373,32 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
             "f_optimizer": None if rates is None else f_opt.numpy(),
             "f_optimizer_rq": None if rates is None else f_rq.numpy(), "mu_unit": unit.numpy(),
             "psi": [torch.cat(s).numpy() for s in samples], "psi_pairs": [p.numpy() for p in pairs],
+            "psi_optimizer": None if rates is None else [torch.cat(s).numpy() for s in samples_opt],
             "learned": np.array(learned), "mse": mse, "rates": None if rates is None else rates.cpu().numpy()}
 
 
 def _one(config: Config, spec: tuple, threads: int | None) -> tuple[tuple, dict]:
-    """One training + diagnostics run: spec = (architecture, optimizer, lr, n_train, seed)."""
+    """One training + diagnostics run: spec = (architecture, optimizer, lr, n_train, seed). A run on the full
+    training set is also diagnosed at the fractions ``config.stages`` of its training steps (0: the initial
+    network, without optimizer state), stored under the run's "stages" {fraction: diagnostics}."""
     if threads is not None:
         torch.set_num_threads(threads)
     architecture, optimizer, lr, n_train, seed = spec
-    model, opt = train_model(config, architecture, optimizer, lr, n_train, seed, progress=config.n_jobs == 1)
-    return (architecture, optimizer, n_train, seed), diagnose(config, model, opt, optimizer, lr, seed)
+    marks: dict[int, list[float]] = {}
+    for fraction in config.stages if n_train == config.n_train else ():
+        marks.setdefault(round(fraction * total_steps(config)), []).append(fraction)
+    stages: dict[float, dict] = {}
+
+    def checkpoint(step: int, model: SequenceModel, opt: torch.optim.Optimizer) -> None:
+        if step in marks:
+            snapshot, opt_snapshot = copy.deepcopy((model, opt))      # diagnose works on a float64 copy
+            found = diagnose(config, snapshot, opt_snapshot if step > 0 else None, optimizer, lr, seed)
+            stages.update({fraction: found for fraction in marks[step]})
+
+    model, opt = train_model(config, architecture, optimizer, lr, n_train, seed, progress=config.n_jobs == 1,
+                             before_step=checkpoint)
+    return (architecture, optimizer, n_train, seed), {**diagnose(config, model, opt, optimizer, lr, seed),
+                                                      "stages": stages}
 
 
 def specs(config: Config) -> list[tuple]:
@@ -379,14 +418,34 @@ def specs(config: Config) -> list[tuple]:
     return unique
 
 
-def compute(config: Config) -> Result:
+def piece_config(config: Config, spec: tuple) -> Config:
+    """The config that keys the run ``spec`` = (architecture, optimizer, lr, n_train, seed) in the piece cache: the
+    sweep lists reduced to this run and n_jobs set to 1, since :func:`_one` reads only the spec and the per-run
+    fields. So a sweep resumes under another n_jobs, and a sweep that grows (more seeds, another optimizer) reuses
+    the runs it shares with an earlier one; the device stays in the key (it changes round-off)."""
+    architecture, optimizer, lr, _, seed = spec
+    return replace(config, n_jobs=1, architectures=(architecture,), seeds=(seed,), optimizer=optimizer, lr=lr,
+                   sweep_optimizers=(), sweep_lrs=(), sweep_architecture=architecture, retrain_architectures=(),
+                   retrain_N=())
+
+
+def _cached_one(config: Config, spec: tuple, threads: int | None, force: bool) -> tuple[tuple, dict]:
+    """:func:`_one`, cached as a piece of "window_pipeline" keyed by (:func:`piece_config`, package source, spec)."""
+    return cached_piece("window_pipeline", piece_config(config, spec), spec, lambda: _one(config, spec, threads),
+                        force=force)
+
+
+def compute(config: Config, force: bool = False) -> Result:
+    """Every run of :func:`specs`, each loaded from its piece cache or computed and stored there at once (so a rerun
+    after an interruption computes only the missing runs); ``force`` recomputes them all."""
     todo = specs(config)
     threads = 1 if config.n_jobs > 1 else None
-    jobs = (delayed(_one)(config, spec, threads) for spec in todo)
+    jobs = (delayed(_cached_one)(config, spec, threads, force) for spec in todo)
     results = Parallel(n_jobs=config.n_jobs, return_as="generator")(jobs)
     runs = dict(tqdm(results, total=len(todo), desc="window pipeline", leave=False, disable=None))
     return Result(config, runs)
 
 
 def run(config: Config | None = None, force: bool = False) -> Result:
-    return cached("window_pipeline", config or Config.book(), compute, force=force)
+    """The cached result for ``config`` (default: book scale), whole; ``force`` recomputes it and every run in it."""
+    return cached("window_pipeline", config or Config.book(), lambda c: compute(c, force=force), force=force)
