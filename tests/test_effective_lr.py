@@ -181,3 +181,43 @@ def test_trajectory_diagonals_in_chunks_equal_step_by_step(kind, monkeypatch):
         d = torch.diagonal(cell.jacobian(xs[:, t], s), dim1=-2, dim2=-1)[..., -4:]
         torch.testing.assert_close(r[:, t], cell.retention(xs[:, t], s), rtol=0, atol=1e-14)
         torch.testing.assert_close(rt[:, t], d - r[:, t], rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_lstm_code_rates_are_the_cell_state_map_through_h(layer_norm):
+    """f_j + r_j is the diagonal of c_{j-1} -> c_j when h_{j-1} = o_{j-1} tanh(c_{j-1}) follows c_{j-1} (o held at
+    its value), by autograd; e_j = o_j (1 - tanh^2 c_j); and without LayerNorm r_j is the authors' formula
+    c~_j e_{j-1}, c~ = c f(1-f) W_f + i (1 - g^2) W_c + g i(1-i) W_i on the diagonals (eq-lstm-code-rates)."""
+    cell = make_cell("lstm", 3, 4, dtype=torch.float64, seed=2, layer_norm=layer_norm)
+    xs = inputs(B=2, T=6)
+    f, r, e = elr.lstm_code_diagonals(cell, xs)
+    assert torch.allclose(f, elr.trajectory_diagonals(cell, xs)[0]) and torch.all(r[:, 0] == 0)
+    flat = cell.states(xs)
+    n = 4
+    h, c = flat[..., :n], flat[..., n:]
+    with torch.no_grad():
+        o = torch.stack([cell._parts(xs[:, t], h[:, t], c[:, t])[2] for t in range(6)], 1)
+    assert torch.allclose(e, o * (1 - torch.tanh(c[:, 1:]) ** 2))
+    for b in range(2):
+        for j in range(1, 6):                       # step j + 1 (0-based j) starts from state j
+            def c_next(c_prev, b=b, j=j):
+                h_prev = o[b, j - 1] * torch.tanh(c_prev)
+                return cell.step(xs[b:b + 1, j], (h_prev[None], c_prev[None]))[1][0]
+            J = torch.autograd.functional.jacobian(c_next, c[b, j].clone())
+            assert torch.allclose(torch.diagonal(J), f[b, j] + r[b, j], atol=1e-12)
+    if not layer_norm:
+        with torch.no_grad():
+            i, fg, _, g, _, _ = zip(*[cell._parts(xs[:, t], h[:, t], c[:, t]) for t in range(6)])
+        i, fg, g = (torch.stack(v, 1) for v in (i, fg, g))
+        tilde = (c[:, :-1] * fg * (1 - fg) * torch.diagonal(cell.W_f) + i * (1 - g ** 2) * torch.diagonal(cell.W_c)
+                 + g * i * (1 - i) * torch.diagonal(cell.W_i))
+        e_prev = torch.cat([torch.zeros_like(e[:, :1]), e[:, :-1]], 1)
+        assert torch.allclose(r, tilde * e_prev)
+    lags = [1, 3]
+    mu = dict((lag, m) for _, lag, m in elr.lstm_code_windows(f, r, e, lags))
+    t, lag = 5, 3                                   # window j = 3..5 (1-based), ending at step 5
+    window = slice(t - lag, t)
+    expected = e[:, t - 1] * f[:, window].prod(1) * (1 + (r[:, window] / f[:, window]).sum(1))
+    assert torch.allclose(mu[3][:, t - lag], expected)
+    with pytest.raises(ValueError, match="LSTM"):
+        elr.lstm_code_diagonals(make_cell("gru", 3, 4, dtype=torch.float64), xs)

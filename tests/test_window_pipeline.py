@@ -294,3 +294,25 @@ def test_stages_diagnose_the_initial_and_an_early_network(result, tmp_path, monk
     assert result.runs[("DiagGate", "adamw", 4, 3)]["stages"] == {}               # retraining runs: final only
     with pytest.raises(ValueError, match="stages"):
         tiny(stages=(1.0,))
+
+
+def test_lstm_rates_code_and_cell():
+    """The LSTM's first-order cell-path bracket vanishes (dc/dc = diag f): 'cell' is the forget-gate product;
+    'code' (the default) adds the window-end factor e_t and the h-mediated correction (eq-lstm-code-rates)."""
+    from learnability.effective_lr import window_envelope
+
+    config = tiny(architectures=("LSTM",), sweep_optimizers=(), sweep_lrs=(), retrain_architectures=(), retrain_N=())
+    code = wp.diagnose(config, wp.build(config, "LSTM", seed=0), None, "adamw", 1e-3, seed=3)
+    cell = wp.diagnose(replace(config, lstm_rates="cell"), wp.build(config, "LSTM", seed=0), None, "adamw", 1e-3,
+                       seed=3)
+    model = wp.build(config, "LSTM", seed=0).double()
+    model.cell.dtype = torch.float64
+    x = wp.multilag_data(config, config.n_diag, 3, split=1)[0].double()
+    with torch.no_grad():
+        r, rt = wp.trajectory_diagonals(model.cell, x)
+    assert torch.all(rt.abs() < 1e-12)                                          # the bracket vanishes
+    assert np.allclose(cell["f_first"], window_envelope(r, rt, list(config.lag_grid), order=0).numpy())
+    assert not np.allclose(code["f_first"], cell["f_first"]) and np.all(code["f_first"] < cell["f_first"])
+    assert np.array_equal(code["f_transport"], cell["f_transport"])
+    with pytest.raises(ValueError, match="lstm_rates"):
+        tiny(lstm_rates="paper")

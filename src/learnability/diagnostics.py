@@ -50,12 +50,19 @@ def matched_statistic(mu: Tensor, delta: Tensor, v: Tensor, lags: Sequence[int],
     return [matched_samples(mu[:, lag - 1:, i], delta, v, lag, per_sequence) for i, lag in enumerate(lags)]
 
 
+def _as_array(s: Tensor | np.ndarray) -> np.ndarray:
+    x = np.asarray(s.detach().cpu().double() if isinstance(s, Tensor) else s, dtype=float).reshape(-1)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("samples contain NaN or inf")
+    return x
+
+
 def lag_statistics(samples: Sequence[Tensor | np.ndarray], method: str = "ecf") -> dict[str, np.ndarray]:
     """Per lag: tail index alpha_hat and scale sigma_hat of the samples (``stable.tail_index``), and the signal
     m_hat = |mean| (the mean of the matched statistic is the lag's systematic gradient component)."""
     alphas, sigmas, means = [], [], []
     for s in samples:
-        x = np.asarray(s.detach().cpu().double() if isinstance(s, Tensor) else s, dtype=float)
+        x = _as_array(s)
         a, sc = tail_index(x, method)
         alphas.append(a)
         sigmas.append(sc)
@@ -81,13 +88,6 @@ def required_samples(m, sigma, alpha, threshold: float, N_grid: Sequence[float] 
     grid = np.sort(np.asarray(N_grid, dtype=float))
     index = np.searchsorted(grid, out, side="left")
     return np.where(index < grid.size, grid[np.minimum(index, grid.size - 1)], np.inf)
-
-
-def _as_array(s: Tensor | np.ndarray) -> np.ndarray:
-    x = np.asarray(s.detach().cpu().double() if isinstance(s, Tensor) else s, dtype=float).reshape(-1)
-    if not np.all(np.isfinite(x)):
-        raise ValueError("samples contain NaN or inf")
-    return x
 
 
 def trimmed_location(x, trim: float = 0.2) -> tuple[float, float]:
@@ -158,8 +158,8 @@ def signal_law_fit(f, m, se, level: float = 0.95, gammas: Sequence[float] | None
     estimates m_hat (signed) and their standard errors, over *every* lag: m_hat(l) ~ N(m(l), se(l)^2), so |m_hat| is
     folded normal with log-likelihood log[phi((|m_hat| - mu) / se) + phi((|m_hat| + mu) / se)] - log se, mu = c f^gamma.
     No lag is selected by its own estimate, so the fit carries none of the selection bias of a fit over the detectable
-    lags only. gamma_hat maximises the profile likelihood (c profiled out) on the grid ``gammas`` (default 0..3 in
-    steps of 0.005); the interval holds the gammas whose likelihood ratio stays below the chi-square(1) quantile of
+    lags only. gamma_hat maximises the profile likelihood (c profiled out) on the grid ``gammas`` (default -1..5 in
+    steps of 0.005; an interval that reaches the grid's edge is cut there); the interval holds the gammas whose likelihood ratio stays below the chi-square(1) quantile of
     ``level``. The interval assumes the law's shape; whether the shape holds at all is ``misfit``, the mean squared
     standardised residual sum ((|m_hat| - c f^gamma) / se)^2 / (L - 2) at the optimum: about 1 when it holds (a
     little above 1 where |m_hat| is folded near zero), far above 1 when no gamma describes the signal.

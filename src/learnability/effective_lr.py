@@ -9,7 +9,9 @@ the rest, rt_j = diag(J_j) - r_j. For a window j = t - l + 1..t ending at step t
 
 Products over windows are differences of prefix sums of logs, so all (t, l) pairs cost O(T) per lag, and long
 sequences stay finite. The ground truth for all three is the diagonal of the transport Phi(t, t - l).
-For the LSTM the neuron coordinates are those of the cell state c (indices n..2n-1 of the flat state).
+For the LSTM the neuron coordinates are those of the cell state c (indices n..2n-1 of the flat state); there the
+first-order bracket vanishes (the c -> c block of the Jacobian is exactly diag(f)), and the authors' code uses a
+different rate instead, with a window-end factor and an h-mediated correction (:func:`lstm_code_diagonals`).
 """
 
 from __future__ import annotations
@@ -33,24 +35,61 @@ faster than one step at a time for the multi-gate cell at n = 64; 2048 rows was 
 (rows, n, n) temporaries leave the cache)."""
 
 
-def trajectory_diagonals(cell: Cell, xs: Tensor, state=None) -> tuple[Tensor, Tensor]:
-    """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory. The states
-    come from one pass; then the step Jacobians of ~``JACOBIAN_ROWS`` (sequence, step) pairs at a time are one
-    batched ``cell.jacobian`` call (memory O(max(B, JACOBIAN_ROWS) d^2), not O(B T d^2); a step's Jacobian depends
-    only on its input and incoming state)."""
+def _step_jacobians(cell: Cell, xs: Tensor, state=None) -> Iterator[tuple[Tensor, object, Tensor]]:
+    """(x, state, J) for chunks of ~``JACOBIAN_ROWS`` (sequence, step) pairs in step order: x (B k, m), the states the
+    k steps start from, and their step Jacobians J (B k, d, d), rows ordered sequence-major (reshape (B, k, ...)).
+    The states come from one pass; a step's Jacobian depends only on its input and incoming state."""
     flat = cell.states(xs, state)[:, :-1]               # the state each step starts from
     B, T, m = xs.shape
-    n, d = cell.hidden_size, flat.shape[-1]
+    d = flat.shape[-1]
     steps = max(1, JACOBIAN_ROWS // B)
-    r, diag = [], []
     for t0 in range(0, T, steps):
         x = xs[:, t0: t0 + steps].reshape(-1, m)
         s = cell.unflatten_state(flat[:, t0: t0 + steps].reshape(-1, d))
-        j = torch.diagonal(cell.jacobian(x, s), dim1=-2, dim2=-1)
+        yield x, s, cell.jacobian(x, s)
+
+
+def trajectory_diagonals(cell: Cell, xs: Tensor, state=None) -> tuple[Tensor, Tensor]:
+    """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory, from the step
+    Jacobians of ~``JACOBIAN_ROWS`` (sequence, step) pairs per batched ``cell.jacobian`` call (memory
+    O(max(B, JACOBIAN_ROWS) d^2), not O(B T d^2))."""
+    B, n = xs.shape[0], cell.hidden_size
+    r, diag = [], []
+    for x, s, J in _step_jacobians(cell, xs, state):
+        j = torch.diagonal(J, dim1=-2, dim2=-1)
         diag.append((j[..., n:] if cell.state_parts > 1 else j).reshape(B, -1, n))
         r.append(cell.retention(x, s).reshape(B, -1, n))
     r = torch.cat(r, 1)
     return r, torch.cat(diag, 1) - r
+
+
+def lstm_code_diagonals(cell: Cell, xs: Tensor, state=None) -> tuple[Tensor, Tensor, Tensor]:
+    """The ingredients of the LSTM rates of the authors' code (eq-lstm-code-rates), each (B, T, n): the forget gate
+    f_j (the retention), the h-mediated correction r_j = [dc_j/dh_{j-1}]_qq e_{j-1}, and the window-end factor
+    e_j = dh_j/dc_j = o_j (1 - tanh^2 c_j), the within-step derivative of h_j = o_j tanh(c_j) (e_0 = 0: the initial
+    h does not depend on the initial c). f_j + r_j is the diagonal of the cell-state map c_{j-1} -> c_j when h_{j-1}
+    follows c_{j-1} within its step. Our [dc_j/dh_{j-1}]_qq is the exact block's diagonal, LayerNorm Jacobian
+    included; the authors' code drops that Jacobian (flag F8), so the two agree without LayerNorm."""
+    if getattr(cell, "kind", None) != "lstm":
+        raise ValueError(f"lstm_code_diagonals needs an LSTM cell; got {getattr(cell, 'kind', type(cell).__name__)!r}")
+    B, n = xs.shape[0], cell.hidden_size
+    f, dc_dh, e = [], [], []
+    for _, _, J in _step_jacobians(cell, xs, state):
+        j_ff = torch.diagonal(J[..., n:, n:], dim1=-2, dim2=-1)           # f_j
+        f.append(j_ff.reshape(B, -1, n))
+        dc_dh.append(torch.diagonal(J[..., n:, :n], dim1=-2, dim2=-1).reshape(B, -1, n))
+        e.append((torch.diagonal(J[..., :n, n:], dim1=-2, dim2=-1) / j_ff).reshape(B, -1, n))  # o dtanh(c) f / f
+    f, dc_dh, e = (torch.cat(v, 1) for v in (f, dc_dh, e))
+    e_prev = torch.cat([torch.zeros_like(e[:, :1]), e[:, :-1]], 1)
+    return f, dc_dh * e_prev, e
+
+
+def lstm_code_windows(f: Tensor, r: Tensor, e: Tensor, lags) -> Iterator[tuple[int, int, Tensor]]:
+    """(i, lag, mu) per lag in the layout of :func:`windows`, for the authors' LSTM rates (eq-lstm-code-rates):
+    mu_{t,l} = e_t prod_j f_j (1 + sum_j r_j / f_j) over the window j = t - l + 1..t, from
+    :func:`lstm_code_diagonals`."""
+    for i, lag, value in windows(f, r, lags, order=1)[1]:
+        yield i, lag, value * e[:, lag - 1:].double()
 
 
 def _check_lags(lags, T: int) -> list[int]:

@@ -40,7 +40,8 @@ from tqdm import tqdm
 
 from ..cells import make_cell
 from ..diagnostics import matched_samples
-from ..effective_lr import trajectory_diagonals, cell_envelope, envelope, transport_diagonal, window_envelope, windows
+from ..effective_lr import (envelope, lstm_code_diagonals, lstm_code_windows, trajectory_diagonals,
+                            transport_diagonal, window_envelope, windows)
 from ..training import OPTIMIZERS, SequenceModel
 from . import Preset
 from .cache import cached, cached_piece
@@ -76,6 +77,7 @@ class Config(Preset):
     directions: int = 1
     jvp: str = "total"
     gru_zero_order: str = "standard"
+    lstm_rates: str = "code"
     per_sequence: bool = True
     exact_sequences: int = 16
     pair_sequences: int = 16
@@ -110,6 +112,9 @@ class Config(Preset):
         if self.gru_zero_order not in ("standard", "code"):
             raise ValueError("gru_zero_order must be 'standard' (prod(1 - z)) or 'code' (the authors' three "
                              f"products, flag F9); got {self.gru_zero_order!r}")
+        if self.lstm_rates not in ("code", "cell"):
+            raise ValueError("lstm_rates must be 'code' (the authors' rates: window-end factor and h-mediated "
+                             f"correction) or 'cell' (the forget-gate product of the cell path); got {self.lstm_rates!r}")
         if self.jvp not in ("total", "immediate"):
             raise ValueError(f"jvp must be 'total' (the authors' choice) or 'immediate' (flag F10); got {self.jvp!r}")
         if any(not 0 <= fraction < 1 for fraction in self.stages):
@@ -305,6 +310,17 @@ def immediate_jvp_states(cell, xs: Tensor, direction: dict[str, Tensor]) -> Tens
     return tangent.reshape(B, T, -1)
 
 
+def first_order_rates(config: Config, cell, xs: Tensor, r: Tensor, rt: Tensor, lags: list[int]
+                      ) -> Iterator[tuple[int, int, Tensor]]:
+    """(i, lag, mu) per lag of the first-order rates the pipeline reads (eq-mu; layout of ``effective_lr.windows``)
+    from the trajectory's retentions r and corrections rt; for the LSTM with ``lstm_rates="code"`` the authors' rates
+    instead (eq-lstm-code-rates: window-end factor and h-mediated correction)."""
+    if cell.kind == "lstm" and config.lstm_rates == "code":
+        with torch.no_grad():
+            return lstm_code_windows(*lstm_code_diagonals(cell, xs), lags)
+    return windows(r, rt, lags, order=1)[1]
+
+
 def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: float, seed: int) -> dict:
     """Per-lag diagnostics on the diagnostic set (float64 copy of the model on ``config.device``, batches of
     ``diag_batch``, one lag at a time so memory stays O(B T n)): envelopes of first-order mu (eq-envelope), of the
@@ -344,7 +360,7 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
         f_exact += scale * window_envelope(r, rt, lags, "exact").cpu()
         code_terms = (gru_code_terms(cell, xb, r, lags) if cell.kind == "gru" and config.gru_zero_order == "code"
                       else None)
-        for i, lag, mu in windows(r, rt, lags, order=1)[1]:
+        for i, lag, mu in first_order_rates(config, cell, xb, r, rt, lags):
             if code_terms is not None:
                 mu = mu + next(code_terms)
             f_first[i] += scale * float(mu.abs().sum(-1).mean())
@@ -362,6 +378,10 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
                 pairs.append(matched_samples(mu[:P], delta[:P], vs[0][:P], lag, per_sequence=False).float().cpu())
     sub = x[: config.exact_sequences]
     f_transport = envelope(transport_diagonal(cell, sub, lags), lags).cpu()
+    with torch.no_grad():
+        r_sub, rt_sub = trajectory_diagonals(cell, sub)
+        f_same = torch.stack([mu.abs().sum(-1).mean() for _, _, mu in first_order_rates(config, cell, sub, r_sub,
+                                                                                          rt_sub, lags)])
     half = config.n_diag // 2
     with torch.no_grad():
         pred = torch.cat([model(x[i:i + config.diag_batch]).squeeze(-1) for i in range(0, half, config.diag_batch)])
@@ -369,7 +389,7 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
         learned = [float((pred[:, lag:] * proj[:, :-lag]).mean()) for lag in config.task_lags]
         mse = float(((pred - y[:half]) ** 2).mean())
     return {"lags": np.array(lags), "f_first": f_first.numpy(), "f_exact_product": f_exact.numpy(),
-            "f_transport": f_transport.numpy(), "f_first_same": cell_envelope(cell, sub, lags).cpu().numpy(),
+            "f_transport": f_transport.numpy(), "f_first_same": f_same.cpu().numpy(),
             "f_optimizer": None if rates is None else f_opt.numpy(),
             "f_optimizer_rq": None if rates is None else f_rq.numpy(), "mu_unit": unit.numpy(),
             "psi": [torch.cat(s).numpy() for s in samples], "psi_pairs": [p.numpy() for p in pairs],
