@@ -69,6 +69,13 @@ def test_exponent_experiment_tiny_run_prefers_kappa(tmp_path, monkeypatch):
     result = exponent.run(cfg)
     row = exponent.summary(result)[0]
     assert row["closer"] == "κ_α" and abs(row["slope"] - row["kappa"]) < 0.6
+    # the constant too (eq-detector-law): N* = ((q_{1-delta} + q_p) / f)^kappa, Monte-Carlo tolerance on the threshold
+    from learnability.diagnostics import detection_threshold
+
+    q = detection_threshold(1.3, 2 * cfg.false_alarm) + detection_threshold(1.3, 2 * (1 - cfg.power))
+    ok = np.isfinite(result.n_required[1.3])
+    predicted = (q / result.f[1.3][ok]) ** row["kappa"]
+    assert np.all(np.abs(np.log(result.n_required[1.3][ok] / predicted)) < row["kappa"] * np.log(1.1))
     with pytest.raises(ValueError, match="false_alarm must lie"):
         exponent.Config(false_alarm=0.7)
     with pytest.raises(ValueError, match=r"alphas must lie in \(1, 2\]"):
