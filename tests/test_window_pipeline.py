@@ -316,3 +316,9 @@ def test_lstm_rates_code_and_cell():
     assert np.array_equal(code["f_transport"], cell["f_transport"])
     with pytest.raises(ValueError, match="lstm_rates"):
         tiny(lstm_rates="paper")
+
+
+def test_ordering_rows_rank_by_the_measured_window(result):
+    rows = wa.ordering_rows(result, threshold=1, N=1e4)
+    assert sorted(r["architecture"] for r in rows) == ["ConstGate", "DiagGate"]
+    assert rows[0]["H_10000"] >= rows[1]["H_10000"] and all(r["seed sd"] == 0 for r in rows)

@@ -133,6 +133,17 @@ def horizon_band(result, architecture: str, N_grid: Sequence[float], threshold: 
     return H.mean(0), H.std(0)
 
 
+def ordering_rows(result, threshold: float, N: float) -> list[dict]:
+    """The architectures ranked by their measured window at ``N`` (mean over seeds, largest first), with the seeds'
+    standard deviation: the ordering the paper's claim 10 of our notes predicts has ConstGate (one time scale) below
+    the cells with per-unit gates."""
+    rows = []
+    for arch in result.config.architectures:
+        mean, std = horizon_band(result, arch, [N], threshold)
+        rows.append({"architecture": arch, f"H_{N:g}": float(mean[0]), "seed sd": float(std[0])})
+    return sorted(rows, key=lambda r: -r[f"H_{N:g}"])
+
+
 def envelope_rows(result) -> list[dict]:
     """One row per architecture: agreement of the first-order envelope with the exact transport diagonal (same
     sequences), best regime of the first-order envelope by AIC, its exponential tau and power-law beta."""
