@@ -34,3 +34,49 @@ def test_chapters_glue_numbers_instead_of_typing_them():
         text = path.read_text()
         if "code-cell" in text:
             assert "glue(" in text, f"{path.name} has code cells but glues no number into its prose"
+
+
+# Chapters that import SymPy but are allowed to have no executed assert, each with its reason.
+SYMPY_WITHOUT_ASSERT = {
+    # Its SymPy cell is the reader's own cell step: `extension.cell_report` differentiates it and the
+    # chapter glues the SymPy-vs-autograd gap (ext-sympy) into its prose without asserting it.
+    "extending.md",
+}
+
+
+def executed_code_cells(text: str) -> list[str]:
+    """Source of each ```{code-cell} block of a MyST notebook, without its ---...--- metadata block;
+    cells tagged skip-execution or raises-exception are left out."""
+    out = []
+    for cell in re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```", text, re.S | re.M):
+        meta = re.match(r"---\n(.*?)\n---\n", cell, re.S)
+        if meta and re.search(r"skip-execution|raises-exception", meta.group(1)):
+            continue
+        out.append(cell[meta.end():] if meta else cell)
+    return out
+
+
+def count_asserts(source: str) -> int:
+    """Assert statements in a cell's Python source (IPython magics and shell lines removed)."""
+    import ast
+
+    source = re.sub(r"^\s*[%!].*$", "", source, flags=re.M)
+    return sum(isinstance(node, ast.Assert) for node in ast.walk(ast.parse(source)))
+
+
+def test_chapters_that_use_sympy_assert_in_an_executed_cell():
+    """A chapter whose code imports sympy checks its derivations at build: some executed code cell holds
+    an assert statement."""
+    missing = []
+    for path in sorted((ROOT / "book").glob("*.md")):
+        cells = executed_code_cells(path.read_text())
+        if not any(re.search(r"^\s*(import sympy|from sympy\b)", c, re.M) for c in cells):
+            continue
+        if path.name not in SYMPY_WITHOUT_ASSERT and sum(map(count_asserts, cells)) == 0:
+            missing.append(path.name)
+    assert missing == [], f"chapters that import sympy but assert nothing in an executed cell: {missing}"
+    stale = {name for name in SYMPY_WITHOUT_ASSERT if not (ROOT / "book" / name).exists()}
+    assert stale == set(), f"allow-listed chapters that no longer exist: {sorted(stale)}"
+    sample = "```{code-cell} ipython3\nimport sympy as sp\n```\n```{code-cell} ipython3\nassert 1\n```\n"
+    assert sum(map(count_asserts, executed_code_cells(sample))) == 1
+    assert count_asserts("x = 1  # assert in a comment\ns = 'assert'") == 0
