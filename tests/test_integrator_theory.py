@@ -11,11 +11,8 @@ from learnability import integrator_theory as it
 from learnability import linear_dynamics as ld
 from learnability import reduced
 
-E = np.array([1.0, 2.0, -2.0]) / 3.0          # a unit direction in R^3
-
-
-def aligned(a, b, lam):
-    return a * E, b * E, lam * np.outer(E, E)
+E = ld.ALIGNED_DIRECTION                       # the unit direction of ld.aligned_network
+aligned = ld.aligned_network
 
 
 def numeric(expr, **values):
@@ -50,9 +47,16 @@ def test_outlier_flow_is_the_projected_full_gradient():
     assert it.balance_rate() == 0
     for p, lam, c, k in [(0.04, 0.1, 0.3, 1.0), (0.8, 0.6, 0.5, 1.0), (1.2, -0.3, 0.2, 0.6)]:
         gu, gv, gW = ld.population_gradients(*aligned(np.sqrt(p), np.sqrt(p), lam), c, k)
-        adot, bdot = -E @ gu, -E @ gv
+        adot, bdot = -E @ gu, -E @ gv                                  # the projections written out once here
         assert numeric(pdot, p=p, lam=lam, c=c, kappa=k) == pytest.approx(np.sqrt(p) * (adot + bdot), rel=1e-10)
         assert numeric(lamdot, p=p, lam=lam, c=c, kappa=k) == pytest.approx(-E @ gW @ E, rel=1e-10)
+        assert ld.aligned_flow(p, lam, c, k) == pytest.approx([np.sqrt(p) * (adot + bdot), -E @ gW @ E],
+                                                              rel=1e-12)
+    other = np.ones(4) / 2                                             # any unit direction, any N
+    assert ld.aligned_flow(0.8, 0.6, 0.5, 1.0, other) == pytest.approx(ld.aligned_flow(0.8, 0.6, 0.5, 1.0),
+                                                                       rel=1e-10)
+    with pytest.raises(ValueError, match="unit vector"):
+        ld.aligned_network(1.0, 1.0, 0.2, np.ones(3))
 
 
 def test_linear_rates_match_the_late_decay_of_the_ode():

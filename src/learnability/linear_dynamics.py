@@ -180,6 +180,34 @@ def init_network(N: int, sigma: float, s0: float, seed: int = 0) -> tuple[np.nda
     return rng.normal(size=N) * s0 / np.sqrt(N), rng.normal(size=N) * s0 / np.sqrt(N), W
 
 
+ALIGNED_DIRECTION = np.array([1.0, 2.0, -2.0]) / 3.0
+"""The unit vector e of R^3 on which :func:`aligned_network` places its networks by default."""
+
+
+def aligned_network(a: float, b: float, lam: float, direction: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(u, v, W) = (a e, b e, lam e e^T): a network on the aligned manifold with W_0 = 0, whose filter is
+    p e^{-(1 - lam) s} with residue p = a b (eq-aligned-loss); e a unit vector (default :data:`ALIGNED_DIRECTION`)."""
+    e = ALIGNED_DIRECTION if direction is None else np.asarray(direction, dtype=float)
+    if e.ndim != 1 or e.size < 2 or not np.isclose(np.linalg.norm(e), 1.0):
+        raise ValueError(f"direction must be a unit vector of length >= 2; got {direction!r}")
+    return a * e, b * e, lam * np.outer(e, e)
+
+
+def aligned_flow(p: float, lam: float, c_star: Number, kappa: Number = 1.0,
+                 direction: np.ndarray | None = None) -> np.ndarray:
+    """(dp/dt, dlambda/dt) of the full gradient flow at the balanced aligned network a = b = sqrt(p) (eq-outlier-ode
+    is its closed form): from the exact gradients, dp/dt = sqrt(p) e^T (-dL/du - dL/dv) and dlambda/dt =
+    -e^T (dL/dW) e, the projections of the flow on the manifold's coordinates."""
+    if not p > 0:
+        raise ValueError(f"p must be positive (a = b = sqrt(p)); got {p!r}")
+    a = float(np.sqrt(p))
+    u, v, W = aligned_network(a, a, lam, direction)
+    e = u / a
+    gu, gv, gW = population_gradients(u, v, W, c_star, kappa)
+    return np.array([-a * (e @ gu + e @ gv), -e @ gW @ e])
+
+
 def conserved_matrix(u, v, W) -> np.ndarray:
     """C = u u^T - v v^T + W W^T - W^T W, constant under gradient flow (eq-conserved-matrix)."""
     u, v, W = _as_network(u, v, W)
