@@ -144,7 +144,14 @@ def test_pair_fixed_point_hessian_and_conservation():
 def test_rkhs_series_and_the_lazy_kernel_at_large_n():
     series, norm = it.rkhs_norm()
     assert sp.simplify(series - sp.exp(-it.c * it.s)) == 0
-    assert sp.simplify(norm - it.sigma**2 / (it.sigma**2 - (1 - it.c) ** 2)) == 0
+    closed = it.sigma**2 / (it.sigma**2 - (1 - it.c) ** 2)
+    for c, sigma in [(0.75, 0.5), (1.2, 0.5), (0.6, 0.9)]:                # inside the bulk, either side of 1
+        direct = sum(((1 - c) / sigma) ** (2 * j) for j in range(400))
+        at = {it.c: c, it.sigma: sigma}
+        assert float(norm.subs(at)) == pytest.approx(direct, rel=1e-12)
+        assert float(norm.subs(at)) == pytest.approx(float(closed.subs(at)), rel=1e-12)
+    for c, sigma in [(0.25, 0.5), (1.75, 0.5)]:                             # outside: the series diverges
+        assert norm.subs({it.c: c, it.sigma: sigma}) == sp.oo
     sigma, N, pairs = 0.5, 300, [(0.5, 0.5), (1.0, 2.0), (3.0, 3.0)]
     values = []
     for seed in range(8):

@@ -159,10 +159,11 @@ def signal_law_fit(f, m, se, level: float = 0.95, gammas: Sequence[float] | None
     folded normal with log-likelihood log[phi((|m_hat| - mu) / se) + phi((|m_hat| + mu) / se)] - log se, mu = c f^gamma.
     No lag is selected by its own estimate, so the fit carries none of the selection bias of a fit over the detectable
     lags only. gamma_hat maximises the profile likelihood (c profiled out) on the grid ``gammas`` (default -1..5 in
-    steps of 0.005; an interval that reaches the grid's edge is cut there); the interval holds the gammas whose likelihood ratio stays below the chi-square(1) quantile of
-    ``level``. The interval assumes the law's shape; whether the shape holds at all is ``misfit``, the mean squared
-    standardised residual sum ((|m_hat| - c f^gamma) / se)^2 / (L - 2) at the optimum: about 1 when it holds (a
-    little above 1 where |m_hat| is folded near zero), far above 1 when no gamma describes the signal.
+    steps of 0.005; an interval that reaches the grid's edge is cut there); the interval holds the gammas whose
+    likelihood ratio stays below the chi-square(1) quantile of ``level``. The interval assumes the law's shape;
+    whether the shape holds at all is ``misfit``, the mean squared standardised residual
+    sum ((|m_hat| - c f^gamma) / se)^2 / (L - 2) at the optimum: about 1 when it holds (a little above 1 where |m_hat|
+    is folded near zero), far above 1 when no gamma describes the signal.
     Returns {"gamma", "gamma_low", "gamma_high", "c", "misfit", "lags_used"}."""
     from scipy.optimize import minimize_scalar
     from scipy.stats import chi2

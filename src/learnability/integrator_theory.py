@@ -171,14 +171,17 @@ def pair_conservation_rate() -> sp.Expr:
 def rkhs_norm() -> tuple[sp.Expr, sp.Expr]:
     """The lazy-regime argument (eq-rkhs-norm): with phi_k(s) = sigma^k s^k e^{-s} / k!, the target expands as
     e^{-c s} = sum_k ((1 - c)/sigma)^k phi_k(s); returns (that series summed, the RKHS norm
-    sum_k ((1 - c)/sigma)^{2k}) — the norm equals sigma^2 / (sigma^2 - (1 - c)^2), finite iff |1 - c| < sigma."""
+    sum_k ((1 - c)/sigma)^{2k}). The norm keeps SymPy's convergence condition: a Piecewise equal to
+    sigma^2 / (sigma^2 - (1 - c)^2) where (1 - c)^2 / sigma^2 < 1 (|1 - c| < sigma, inside the bulk) and infinite
+    elsewhere (the closed form alone would turn negative there)."""
     k = sp.symbols("k", integer=True, nonnegative=True)
     q = (1 - c) / sigma
     series = sp.simplify(sp.summation(q**k * sigma**k * s**k * sp.exp(-s) / sp.factorial(k), (k, 0, sp.oo)))
-    norm = sp.summation(q ** (2 * k), (k, 0, sp.oo))
-    if isinstance(norm, sp.Piecewise):
-        norm = norm.args[0][0]
-    return series, sp.simplify(norm)
+    summed = sp.summation(q ** (2 * k), (k, 0, sp.oo))
+    if not isinstance(summed, sp.Piecewise):
+        raise ValueError(f"SymPy returned the geometric series without its convergence condition: {summed}")
+    (closed, condition), *_ = summed.args
+    return series, sp.Piecewise((sp.simplify(closed), condition), (sp.oo, True))
 
 
 def lazy_kernel(s_value: float, s_prime: float, sigma_value: float) -> float:

@@ -114,7 +114,8 @@ class Config(Preset):
                              f"products, flag F9); got {self.gru_zero_order!r}")
         if self.lstm_rates not in ("code", "cell"):
             raise ValueError("lstm_rates must be 'code' (the authors' rates: window-end factor and h-mediated "
-                             f"correction) or 'cell' (the forget-gate product of the cell path); got {self.lstm_rates!r}")
+                             "correction) or 'cell' (the forget-gate product of the cell path); got "
+                             f"{self.lstm_rates!r}")
         if self.jvp not in ("total", "immediate"):
             raise ValueError(f"jvp must be 'total' (the authors' choice) or 'immediate' (flag F10); got {self.jvp!r}")
         if any(not 0 <= fraction < 1 for fraction in self.stages):
