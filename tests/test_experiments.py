@@ -136,3 +136,13 @@ def test_planted_lag_tiny_run_sees_the_planted_lag(tmp_path, monkeypatch):
     assert [r["architecture"] for r in planted_lag.law_rows(result)] == ["ConstGate"]
     with pytest.raises(ValueError, match="at least 3 distinct"):
         planted_lag.Config(planted=(1, 2))
+
+
+def test_calibration_example_censors_undetectable_lags(tmp_path, monkeypatch):
+    from learnability.experiments import calibration
+
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
+    cfg = dataclasses.replace(calibration.Config.book(), alphas=(2.0,), sizes=(1024,), max_lag=30, reps=1)
+    example = calibration.run(cfg).examples[(2.0, 1024)]
+    assert np.all(np.isinf(example["parametric_q"][-5:])) and np.isfinite(example["parametric_q"][0])
+    assert np.array_equal(np.isfinite(example["parametric_q"]), np.isfinite(example["calibrated"]))

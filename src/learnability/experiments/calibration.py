@@ -131,7 +131,8 @@ def compute(config: Config) -> Result:
                     "authors": estimates["authors"][1]["N"], "calibrated": cal["N"], "N_true": N_true,
                     "empirical": empirical_sample_size(signal, N_grid, false_alarm=config.false_alarm,
                                                        seed=config.seed),
-                    "parametric_q": (q * cal["sigma"] / np.abs(cal["m"])) ** cal["kappa"], "q": q,
+                    "parametric_q": np.where(cal["detected"], (q * cal["sigma"] / np.abs(cal["m"])) ** cal["kappa"],
+                                             np.inf), "q": q,
                     "N_true_q": (q / (config.c * f)) ** concentration_exponent(alpha)}
     return Result(config, rows, examples)
 
