@@ -134,6 +134,7 @@ def test_planted_lag_tiny_run_sees_the_planted_lag(tmp_path, monkeypatch):
     assert z.shape == (3, 3) and np.all(np.abs(np.diag(z)) > 4)        # each planted lag seen at its own lag
     assert np.all(np.abs(z[0, 1:]) < 4)                                 # nothing beyond a planted lag of 1
     assert [r["architecture"] for r in planted_lag.law_rows(result)] == ["ConstGate"]
+    assert result.z_crit == pytest.approx(2.935, abs=1e-3)              # Bonferroni over 3 lags at 1 %
     with pytest.raises(ValueError, match="at least 3 distinct"):
         planted_lag.Config(planted=(1, 2))
 

@@ -76,6 +76,7 @@ class Result:
     N: dict[str, np.ndarray]          # architecture -> (planted, grid) calibrated N_hat (inf: undetectable)
     detected: dict[str, np.ndarray]   # architecture -> (planted, grid) signal told from zero (family-wise test)
     alpha: dict[str, float]           # architecture -> pooled alpha_hat (median over planted tasks)
+    z_crit: float                     # the detection bar |m_hat| / se of the family-wise test over the grid
 
 
 def compute(config: Config) -> Result:
@@ -94,7 +95,8 @@ def compute(config: Config) -> Result:
         for key, store in (("z", z), ("m", m), ("se", se), ("N", N), ("detected", detected)):
             store[architecture] = np.stack([r[key] for r in found])
         alpha[architecture] = float(np.median([r["alpha"][0] for r in found]))
-    return Result(config, lags, f, z, m, se, N, detected, alpha)
+    z_crit = float(next(iter(rows.values()))[0]["z_crit"])
+    return Result(config, lags, f, z, m, se, N, detected, alpha, z_crit)
 
 
 def law_rows(result: Result) -> list[dict]:
