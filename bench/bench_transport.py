@@ -7,7 +7,9 @@ the products lag by lag and finds lambda_max(P P^T) for all pairs by a tridiagon
 The naive loop is timed on three end steps and scaled to all of them by the work of their chains; the ends are chosen
 with the mean chain length of all pairs, so scaling by pair count would give the same (the first detail line prints
 both scales). The two sides alternate over rounds (same machine load for both); the headline is the median of the
-per-round ratios. The second detail line times the products alone (no norms). Last line:
+per-round ratios. The second detail line times the products alone (no norms), the third the per-lag medians a
+lag profile needs (learnability.transport.lag_medians: certified bounds for every product, the exact norm only where
+it can decide the median; checked equal to the medians of all norms). Last line:
 `bench_transport ratio=<naive / batched> target=10`.
 """
 

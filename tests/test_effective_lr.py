@@ -167,12 +167,11 @@ def test_window_envelope_equals_the_envelope_of_the_full_mu_tensor():
         elr.window_envelope(r, r, [2], order=2)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru", "multi"])
-def test_trajectory_diagonals_in_chunks_equal_step_by_step(kind, monkeypatch):
-    """Batched Jacobians over (sequence, step) chunks, uneven last chunk included, give each step's own r and
-    diag(J) - r."""
-    monkeypatch.setattr(elr, "JACOBIAN_ROWS", 5)            # B = 2: chunks of 2 steps, T = 7 leaves 1
-    cell = make_cell(kind, 3, 4, dtype=torch.float64, seed=0)
+@pytest.mark.parametrize("layer_norm", [False, True])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "multi", "scalar"])
+def test_trajectory_diagonals_equal_step_by_step(kind, layer_norm):
+    """All (sequence, step) pairs at once give each step's own r and diag(J) - r of the full Jacobian."""
+    cell = make_cell(kind, 3, 4, dtype=torch.float64, seed=0, layer_norm=layer_norm)
     xs = torch.randn(2, 7, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     r, rt = elr.trajectory_diagonals(cell, xs)
     flat = cell.states(xs)
@@ -221,3 +220,19 @@ def test_lstm_code_rates_are_the_cell_state_map_through_h(layer_norm):
     assert torch.allclose(mu[3][:, t - lag], expected)
     with pytest.raises(ValueError, match="LSTM"):
         elr.lstm_code_diagonals(make_cell("gru", 3, 4, dtype=torch.float64), xs)
+
+
+@pytest.mark.parametrize("kind", ["multi", "lstm"])
+def test_sampled_transport_windows_are_the_dense_diagonal_at_their_starts(kind):
+    """transport_diagonal_windows(stride=s) holds the diagonal of Phi(k + l, k) for the starts k = 0, s, 2s, ...:
+    the dense layout's windows ending at t = k + l, i.e. mu-layout index k taken every s-th; bad strides raise."""
+    cell = make_cell(kind, 3, 4, dtype=torch.float64, seed=5, gate_init=0.2)
+    xs = torch.randn(2, 11, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    lags = [1, 3, 7]
+    dense = elr.transport_diagonal(cell, xs, lags)
+    for i, lag, d in elr.transport_diagonal_windows(cell, xs, lags, stride=3):
+        starts = list(range(0, 11 - lag + 1, 3))
+        assert d.shape == (2, len(starts), 4)
+        torch.testing.assert_close(d, dense[:, [k + lag - 1 for k in starts], i], rtol=0, atol=1e-14)
+    with pytest.raises(ValueError, match="stride must be a positive integer"):
+        next(elr.transport_diagonal_windows(cell, xs, lags, stride=0))

@@ -3,8 +3,10 @@
 import pytest
 import torch
 
-from learnability.cells import Cell, make_cell
+from learnability import fused
+from learnability.cells import make_cell
 from learnability.fused import gru_unroll, lstm_unroll, step_agreement
+from learnability.training import SequenceModel, training_forward
 
 F64 = torch.float64
 
@@ -30,14 +32,14 @@ def test_gradcheck_all_inputs(kind):
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 @pytest.mark.parametrize("bias", [True, False])
 def test_cell_unroll_matches_step_by_step(kind, bias):
-    """cell.unroll (fused) == Cell.unroll (the explicit step loop): hidden states and every parameter gradient."""
+    """fused.unroll == cell.unroll (the explicit step loop): hidden states and every parameter gradient."""
     B, T, m, n = 4, 9, 3, 5
     cell = make_cell(kind, m, n, dtype=F64, bias=bias, seed=0)
     g = torch.Generator().manual_seed(3)
     xs = torch.randn(B, T, m, generator=g, dtype=F64)
     target = torch.randn(B, T, n, generator=g, dtype=F64)
     state = cell.unflatten_state(torch.randn(B, cell.state_size, generator=g, dtype=F64))
-    assert cell._fusable()
+    assert fused.supports(cell)
     gaps = step_agreement(cell, xs, target, state)
     assert gaps["hidden"] < 1e-12 and gaps["gradient"] < 1e-10, gaps
 
@@ -48,10 +50,7 @@ def test_step_agreement_sees_a_wrong_cell():
     xs = torch.randn(2, 4, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
 
     class Shifted(type(cell)):
-        def _fusable(self) -> bool:
-            return True
-
-        def unroll(self, x, state=None):
+        def unroll(self, x, state=None):                    # the step loop with the wrong forget bias
             with torch.no_grad():
                 self.b_f += 0.1
             try:
@@ -70,45 +69,22 @@ def test_step_agreement_sees_a_wrong_cell():
 def test_float32_agrees_with_step_by_step():
     cell = make_cell("lstm", 3, 8, seed=0)
     xs = torch.randn(5, 40, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
-    torch.testing.assert_close(cell.unroll(xs), Cell.unroll(cell, xs), rtol=0, atol=1e-5)
+    torch.testing.assert_close(fused.unroll(cell, xs), cell.unroll(xs), rtol=0, atol=1e-5)
 
 
-def test_layer_norm_and_transforms_take_the_step_path():
-    """LayerNorm cells, and any torch.func transform (jvp here), use the explicit step loop: same values."""
-    ln = make_cell("gru", 2, 4, layer_norm=True, dtype=F64, seed=0)
-    assert not ln._fusable()
-    cell = make_cell("lstm", 2, 4, dtype=F64, seed=0)
+def test_training_forward_takes_the_fused_path_only_where_it_applies():
+    """training_forward == model(xs) for every cell; the fused recurrence only for GRU/LSTM without LayerNorm on
+    CPU float32/float64, and fused.unroll refuses the others with a clear error."""
     xs = torch.randn(2, 5, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
-    names = [k for k, _ in cell.named_parameters()]
-    values = tuple(p.detach() for p in cell.parameters())
-
-    def hidden(*params):
-        assert not cell._fusable()                          # inside the transform
-        return _unroll_with(cell, names, params, xs)
-
-    tangents = tuple(torch.ones_like(v) for v in values)
-    out, _ = torch.func.jvp(hidden, values, tangents)
-    torch.testing.assert_close(out, cell.unroll(xs).detach(), rtol=0, atol=1e-12)
-
-
-def test_only_cpu_float_cells_fuse():
-    """The fused unrolls take CPU float32/float64 only; a cell moved elsewhere keeps its step loop."""
-    assert make_cell("lstm", 2, 4, dtype=torch.float32, seed=0)._fusable()
-    assert make_cell("gru", 2, 4, dtype=F64, seed=0)._fusable()
-    assert not make_cell("lstm", 2, 4, seed=0).to(torch.bfloat16)._fusable()
-    assert not make_cell("gru", 2, 4, seed=0).to("meta")._fusable()
-
-
-def _unroll_with(cell: Cell, names: list[str], params: tuple, xs: torch.Tensor) -> torch.Tensor:
-    class Unrolled(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.cell = cell
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.cell.unroll(x)
-
-    return torch.func.functional_call(Unrolled(), {f"cell.{k}": v for k, v in zip(names, params)}, (xs,))
+    for kind, layer_norm in (("gru", False), ("lstm", False), ("gru", True), ("multi", False)):
+        model = SequenceModel(make_cell(kind, 2, 4, dtype=F64, seed=0, layer_norm=layer_norm), 1, seed=0)
+        assert fused.supports(model.cell) == (kind in ("gru", "lstm") and not layer_norm)
+        torch.testing.assert_close(training_forward(model, xs), model(xs), rtol=0, atol=1e-12)
+        if not fused.supports(model.cell):
+            with pytest.raises(ValueError, match="GRU or LSTM cell without LayerNorm"):
+                fused.unroll(model.cell, xs)
+    assert not fused.supports(make_cell("lstm", 2, 4, seed=0).to(torch.bfloat16))
+    assert not fused.supports(make_cell("gru", 2, 4, seed=0).to("meta"))
 
 
 def test_bad_arguments_raise():

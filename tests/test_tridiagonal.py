@@ -67,6 +67,25 @@ def test_threads_streaming_and_overwrite_give_identical_results():
     assert np.array_equal(scalars[0], [3.0, 3.0]) and np.array_equal(scalars[1], -1.0)
 
 
+@pytest.mark.parametrize("n,m", [(1, 3), (5, 5), (6, 2), (64, 64)])
+def test_streamed_gram_eigenvalues_equal_the_full_solver_of_the_gram_matrices(n, m):
+    rng = np.random.default_rng(n + m)
+    batches = [rng.standard_normal((40, n, m)), rng.standard_normal((3, 7, n, m)), np.zeros((2, n, m))]
+    batches[0][:5] *= 1e-150                                        # Gram entries near underflow, still exact
+    for threads in (1, 2):
+        got = tridiagonal.streamed_largest_eigenvalues((P for P in batches), threads, gram=True)
+        assert [g.shape for g in got] == [(40,), (3, 7), (2,)]
+        for P, top in zip(batches, got):
+            exact = np.linalg.eigvalsh(P @ np.swapaxes(P, -1, -2))[..., -1]
+            assert np.all(np.abs(top - exact) <= 1e-13 * exact + np.finfo(float).tiny)     # per matrix, relative
+    with pytest.raises(ValueError, match="one size"):
+        tridiagonal.streamed_largest_eigenvalues([np.zeros((2, n, m)), np.zeros((2, n + 1, m))], gram=True)
+    with pytest.raises(ValueError, match=r"matrices \(\.\.\., n, m\)"):
+        tridiagonal.streamed_largest_eigenvalues([np.zeros((2, n, m), dtype=int)], gram=True)
+    with pytest.raises(ValueError, match="must be finite"):
+        tridiagonal.streamed_largest_eigenvalues([np.full((2, n, m), np.inf)], gram=True)
+
+
 def test_float32_input_is_solved_in_float64():
     G = symmetric("gram", (10,), 6, seed=4)
     assert np.allclose(tridiagonal.largest_eigenvalues(G.astype(np.float32)),

@@ -137,13 +137,22 @@ def test_constgate_transport_and_exact_product_agree_in_trend(result):
     assert np.all(np.diff(run["f_transport"]) < 0) and np.all(np.diff(run["f_exact_product"]) < 0)
 
 
-def test_jvp_states_match_central_differences():
+@pytest.mark.parametrize("architecture", list(wp.ARCHITECTURES))
+def test_jvp_states_match_central_differences(architecture):
+    """The dual-number derivative equals central differences and torch.func.jvp of the same unroll."""
     config = tiny()
-    model = wp.build(config, "DiagGate", seed=1).double()
+    model = wp.build(config, architecture, seed=1).double()
     model.cell.dtype = torch.float64
     xs = torch.randn(3, 12, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     w = wp._unit_direction(model, 5)
     v = wp.jvp_states(model.cell, xs, w)
+    names, module, params = list(w), wp._Unrolled(model.cell), dict(model.cell.named_parameters())
+
+    def unroll(*values):
+        return torch.func.functional_call(module, {f"cell.{k}": v for k, v in zip(names, values)}, (xs,))
+
+    reference = torch.func.jvp(unroll, tuple(params[k].detach() for k in names), tuple(w[k] for k in names))[1]
+    torch.testing.assert_close(v, reference, rtol=1e-12, atol=1e-14)
     eps = 1e-6
     with torch.no_grad():
         params = dict(model.cell.named_parameters())
@@ -322,3 +331,26 @@ def test_ordering_rows_rank_by_the_measured_window(result):
     rows = wa.ordering_rows(result, threshold=1, N=1e4)
     assert sorted(r["architecture"] for r in rows) == ["ConstGate", "DiagGate"]
     assert rows[0]["H_10000"] >= rows[1]["H_10000"] and all(r["seed sd"] == 0 for r in rows)
+
+
+def test_threaded_runs_equal_sequential_runs(tmp_path, monkeypatch):
+    """On joblib's threading backend two runs at a time (their forward-mode sections taking turns) give the numbers
+    of the sequential runs."""
+    import joblib
+
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path / "a"))
+    config = tiny(architectures=("DiagGate", "GRU"), sweep_optimizers=(), sweep_lrs=(), retrain_N=(),
+                  retrain_architectures=(), stages=())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)                    # as each threaded run does: the same BLAS round-off
+    try:
+        sequential = wp.compute(config)
+    finally:
+        torch.set_num_threads(threads)
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path / "b"))
+    with joblib.parallel_config(backend="threading"):
+        threaded = wp.compute(replace(config, n_jobs=2))
+    torch.set_num_threads(threads)
+    for key, run in sequential.runs.items():
+        np.testing.assert_allclose(threaded.runs[key]["psi"][0], run["psi"][0], rtol=1e-10)
+        np.testing.assert_allclose(threaded.runs[key]["f_first"], run["f_first"], rtol=1e-10)

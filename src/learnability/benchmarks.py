@@ -75,16 +75,18 @@ def transport(rounds: int = 5, B: int = 12, T: int = 80, n: int = 64, sample: tu
     per-round ratios. A pair costs its chain of products plus one norm (an SVD, far dearer than a product), so that
     scale is unbiased only if the sampled pairs have the mean chain length of all pairs: the default ends average
     27.6 work units (products + 1) per pair, all pairs of T = 80 27.7, so scaling by work or by pairs agree to 0.2 %
-    (the details print both). Target: >= 10x."""
+    (the details print both). The last detail line times the per-lag medians alone (:func:`learnability.transport.
+    lag_medians`, the exact norm only where it can decide the median), checked against the medians of all norms.
+    Target: >= 10x."""
     from .cells import make_cell
-    from .transport import iter_transport_by_lag, jacobians, transport_norms, transport_norms_naive
+    from .transport import iter_transport_by_lag, jacobians, lag_medians, transport_norms, transport_norms_naive
 
     cell = make_cell("multi", 8, n, dtype=torch.float64, seed=0)
     xs = torch.randn(B, T, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     scale = sum(1 + lag for t in range(T + 1) for lag in range(t + 1)) / sum(1 + lag for t in sample
                                                                              for lag in range(t + 1))
     pair_scale = (T + 1) * (T + 2) / 2 / sum(t + 1 for t in sample)
-    fast_s, naive_s, prod_s, naive_prod_s = [], [], [], []
+    fast_s, naive_s, prod_s, naive_prod_s, median_s = [], [], [], [], []
     with torch.no_grad():
         J = jacobians(cell, xs)
         for _ in range(rounds):
@@ -98,6 +100,11 @@ def transport(rounds: int = 5, B: int = 12, T: int = 80, n: int = 64, sample: tu
                                       warmup=False)[0])
             naive_prod_s.append(median_time(lambda: transport_norms_naive(J, ends=sample, norm=lambda P: P[0, 0]), 1,
                                             warmup=False)[0] * scale)
+            elapsed, medians = median_time(lambda: lag_medians(J, T), 1, warmup=False)
+            of_all = np.array([float(torch.median(fast[:, lag:, lag])) for lag in range(1, T + 1)])
+            if not np.allclose(medians, of_all, rtol=1e-12, atol=0):
+                raise RuntimeError("lag medians disagree with the medians of all norms")
+            median_s.append(elapsed)
     ratios = [n_ / f for n_, f in zip(naive_s, fast_s)]
     ours, naive = statistics.median(fast_s), statistics.median(fast_s) * statistics.median(ratios)
     details = (f"B = {B}, T = {T}, n = {n}: {B * (T + 1) * (T + 2) // 2} pairs; naive extrapolated from end steps "
@@ -105,7 +112,9 @@ def transport(rounds: int = 5, B: int = 12, T: int = 80, n: int = 64, sample: tu
                f"per-round ratios {', '.join(f'{r:.1f}' for r in ratios)} (medians: batched {_fmt(ours)}, naive "
                f"{_fmt(statistics.median(naive_s))})",
                f"products alone (iter_transport_by_lag, no norms): batched {_fmt(statistics.median(prod_s))}, naive "
-               f"{_fmt(statistics.median(naive_prod_s))}")
+               f"{_fmt(statistics.median(naive_prod_s))}",
+               f"per-lag medians alone (lag_medians, exact where the bracket needs them): "
+               f"{_fmt(statistics.median(median_s))}, equal to the medians of all norms")
     return Headline("bench_transport", "batched", ours, "naive per-pair loop", naive, 10, "speed-up", details)
 
 
@@ -149,12 +158,13 @@ def _cell_vs_torch(kind: str, rounds: int, B: int, T: int, m: int, n: int) -> tu
     both times and of the per-round ratios ours / torch.nn."""
     from torch import nn
 
+    from . import fused
     from .cells import make_cell
 
     xs = torch.randn(B, T, m, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
     cell = make_cell(kind, m, n, seed=0)
     ref = {"gru": nn.GRU, "lstm": nn.LSTM}[kind](m, n, batch_first=True, dtype=torch.float32)
-    ours = _training_step(cell.unroll, list(cell.parameters()), xs)
+    ours = _training_step(lambda x: fused.unroll(cell, x), list(cell.parameters()), xs)
     theirs = _training_step(lambda x: ref(x)[0], list(ref.parameters()), xs)
     ours(), theirs()
     t_ours, t_theirs = [], []
@@ -176,13 +186,13 @@ def cells(rounds: int = 9, B: int = 32, T: int = 100, m: int = 4, n: int = 64, l
     torch.nn.LSTM without its fused oneDNN kernel. Target: <= 2x."""
     from torch import nn
 
-    from .cells import Cell, make_cell
+    from .cells import make_cell
 
     rows = {kind: _cell_vs_torch(kind, rounds, B, T, m, n) for kind in ("gru", "lstm")}
     large = {kind: _cell_vs_torch(kind, max(1, rounds // 3), large_batch, T, m, n)[2] for kind in ("gru", "lstm")}
     xs = torch.randn(B, T, m, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
     lstm = make_cell("lstm", m, n, seed=0)
-    stepwise = median_time(_training_step(lambda x: Cell.unroll(lstm, x), list(lstm.parameters()), xs), 3)[0]
+    stepwise = median_time(_training_step(lstm.unroll, list(lstm.parameters()), xs), 3)[0]
     with warnings.catch_warnings():                          # a notice about Intel GPUs when the flag is toggled
         warnings.simplefilter("ignore", UserWarning)
         with torch.backends.mkldnn.flags(enabled=False):    # torch.nn.LSTM without its fused oneDNN kernel
@@ -253,3 +263,62 @@ def quick() -> list[Headline]:
     """Every benchmark at the sizes the book runs in each build (about a minute on 2 CPU cores): the same problem
     sizes as bench/ where that is cheap, fewer repeats, and a shorter GD trajectory for the reduced ODE."""
     return [transport(rounds=1), reduced(N=60, lr=0.003), cells(rounds=5), sampler(repeats=3), envelope(repeats=3)]
+
+
+# ----- the authors' own configurations (bench/bench_peers.py runs both sides in separate processes) ------------
+def peer_pipeline_config():
+    """The window pipeline at the sizes of the authors' "medium" run of ``run_learnability_DGX.py`` (T = 256, D = 16,
+    H = 64, 512 training and 512 diagnostic sequences, ConstGate/SharedGate/DiagGate, AdamW 1e-3, 10 epochs of batch
+    128, 32 lags from linspace(4, 128, 32), task lags 16..128): one seed, no optimizer or retraining sweep, no
+    diagnostics during training (the authors' script has none); two architectures at a time (``n_jobs=2``, run by
+    :func:`peer_pipeline` on joblib's threading backend: one process, so its peak memory is the whole run's), each
+    diagnosed in batches of 32 sequences (a quarter of the default, to keep that peak below the authors')."""
+    from dataclasses import replace
+
+    from .experiments import window_pipeline as wp
+
+    return replace(wp.Config(), T=256, D=16, H=64, task_lags=(16, 32, 64, 128), coefficients=(0.6, 0.5, 0.4, 0.3),
+                   n_train=512, n_diag=512, architectures=("ConstGate", "SharedGate", "DiagGate"), epochs=10,
+                   batch=128, seeds=(1,),
+                   lag_grid=tuple(int(v) for v in np.unique(np.linspace(4, 128, 32).astype(int))),
+                   sweep_optimizers=(), sweep_lrs=(), retrain_N=(), retrain_architectures=(), stages=(), diag_batch=32,
+                   n_jobs=2)
+
+
+def peer_pipeline() -> dict[str, float]:
+    """The pipeline run of :func:`peer_pipeline_config`, then per architecture the per-lag tail index and the measured
+    window H_N (calibrated estimator, threshold 5, N = n_diag): what the authors' script computes. Returns the windows
+    (the caller times the whole process)."""
+    import joblib
+
+    from .experiments import window_pipeline as wp
+    from .window_analysis import estimates, horizons, main_run
+
+    with joblib.parallel_config(backend="threading"):
+        result = wp.compute(peer_pipeline_config(), force=True)
+    out = {}
+    for architecture in result.config.architectures:
+        run = main_run(result, architecture)
+        estimates(run, 5.0)
+        out[architecture] = float(horizons(run, [result.config.n_diag], 5.0)[0])
+    return out
+
+
+def peer_s1_config():
+    """Lag profiles at the sizes of the authors' ``s1_effective_lr.py --task adding --model multigate --steps 200
+    --checkpoints 0,100,200`` (T = 80, n = 64, 4 inputs, batch 64, SGD 1e-2, 12 probe sequences, every lag,
+    exact norms): one seed, the exact variant only."""
+    from dataclasses import replace
+
+    from .experiments import lag_profiles as lp
+
+    return replace(lp.Config(), kinds=("multi",), T=80, hidden=64, inputs=4, steps=200, checkpoints=(0, 100, 200),
+                   probe=12, max_lag=79, seeds=(1,), variants=("exact",))
+
+
+def peer_s1() -> dict[str, float]:
+    """The lag-profile run of :func:`peer_s1_config` and its power fit at the last checkpoint."""
+    from .experiments import lag_profiles as lp
+
+    result = lp.compute(peer_s1_config())
+    return lp.summary(result)[0]

@@ -23,7 +23,6 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from . import fused
 
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -101,8 +100,9 @@ def _check_gate_init(gate_init: float | None, bias: bool) -> float | None:
 class Cell(nn.Module):
     """Base class: one recurrent step ``state_t = step(x_t, state_{t-1})`` plus its exact Jacobian.
 
-    Subclasses implement :meth:`step` (and, for speed and exactness, :meth:`jacobian` and :meth:`retention`; the GRU
-    and LSTM also override :meth:`unroll` with a fused training recurrence, :mod:`learnability.fused`).
+    Subclasses implement :meth:`step` (and, for speed and exactness, :meth:`jacobian`, :meth:`jacobian_diagonal` and
+    :meth:`retention`). Training may run the GRU and LSTM through a fused recurrence instead of this step loop
+    (:mod:`learnability.fused`, chosen in :func:`learnability.training.training_forward`); nothing here dispatches.
     States are ``(B, n)`` tensors, except where a subclass sets ``state_parts = 2`` (LSTM: ``(h, c)``); the
     *flat* state concatenates the parts, ``d = state_parts * n``, and is what Jacobians act on.
     """
@@ -142,21 +142,25 @@ class Cell(nn.Module):
 
     @staticmethod
     def _affine(W: Tensor, U: Tensor, b: Tensor | None, h: Tensor, x: Tensor) -> Tensor:
-        """``h W^T + x U^T + b`` for a batch; W: (k, n), U: (k, m)."""
-        out = h @ W.T + x @ U.T
-        return out if b is None else out + b
+        """``h W^T + x U^T + b`` for a batch; W: (k, n), U: (k, m). (Two fused multiply-adds.)"""
+        inputs = x @ U.T if b is None else torch.addmm(b, x, U.T)
+        return torch.addmm(inputs, h, W.T)
 
     # ----- candidate phi(LN(z)) and its derivative ----------------------------------------------------
-    def _candidate(self, z: Tensor) -> tuple[Tensor, dict]:
-        """phi(a) with a = LN(z) (or a = z): returns phi(a) and what the Jacobian needs."""
+    def _candidate(self, z: Tensor) -> Tensor:
+        """phi(a) with a = LN(z) = gamma (z - mean(z)) / sqrt(var(z) + eps) + beta (eq-layernorm), or a = z."""
+        if self.layer_norm:
+            z = nn.functional.layer_norm(z, (self.hidden_size,), self.ln_weight, self.ln_bias, LN_EPS)
+        return torch.tanh(z)
+
+    def _candidate_cache(self, z: Tensor) -> tuple[Tensor, dict]:
+        """phi(a) and what the Jacobian needs: phi'(a) and, with LayerNorm, zhat = (z - mean) / s and s."""
+        phi = self._candidate(z)
         if not self.layer_norm:
-            phi = torch.tanh(z)
             return phi, {"dphi": 1 - phi**2}
         mean = z.mean(-1, keepdim=True)
         s = torch.sqrt(z.var(-1, unbiased=False, keepdim=True) + LN_EPS)
-        zhat = (z - mean) / s
-        phi = torch.tanh(zhat * self.ln_weight + self.ln_bias)
-        return phi, {"dphi": 1 - phi**2, "zhat": zhat, "s": s}
+        return phi, {"dphi": 1 - phi**2, "zhat": (z - mean) / s, "s": s}
 
     def _dcandidate(self, cache: dict, M: Tensor) -> Tensor:
         """d phi(a) / d h = diag(phi'(a)) L M, with L the LayerNorm Jacobian (eq-jac-layernorm) or I; M = dz/dh."""
@@ -168,6 +172,17 @@ class Cell(nn.Module):
             L = self.ln_weight.unsqueeze(-1) * L
             M = L @ M
         return cache["dphi"].unsqueeze(-1) * M
+
+    def _dcandidate_diagonal(self, cache: dict, diag_M: Tensor, project: Callable[[Tensor], Tensor]) -> Tensor:
+        """The diagonal of :meth:`_dcandidate` (B, n) without forming L M (eq-jac-diagonal): with
+        L = diag(gamma) (I - 1 1^T / n - zhat zhat^T / n) / s (eq-jac-layernorm),
+        (L M)_ii = gamma_i (M_ii - (1^T M)_i / n - zhat_i (zhat^T M)_i / n) / s. ``diag_M`` is diag(M) (B, n) and
+        ``project(v)`` the row vectors v^T M (B, n) for v (B, n): O(B n^2) instead of O(B n^3)."""
+        if self.layer_norm:
+            n = self.hidden_size
+            zhat, s = cache["zhat"], cache["s"]
+            diag_M = self.ln_weight * (diag_M - project(torch.ones_like(zhat)) / n - zhat * project(zhat) / n) / s
+        return cache["dphi"] * diag_M
 
     # ----- state handling -----------------------------------------------------------------------------
     @property
@@ -220,6 +235,11 @@ class Cell(nn.Module):
         """Exact d state_t / d state_{t-1}, (B, d, d), for flat states. Default: autograd (:meth:`jacobian_autograd`)."""
         return self.jacobian_autograd(x_t, state)
 
+    def jacobian_diagonal(self, x_t: Tensor, state: State) -> Tensor:
+        """diag(J) (B, d) of :meth:`jacobian`. Here the diagonal of the full Jacobian, the reference; the cells below
+        compute it in O(B n^2) without forming J (eq-jac-diagonal), checked against this in the tests."""
+        return torch.diagonal(self.jacobian(x_t, state), dim1=-2, dim2=-1)
+
     def jacobian_autograd(self, x_t: Tensor, state: State) -> Tensor:
         """The one-step Jacobian by ``torch.func.jacrev`` of the step, per sequence: (B, d, d)."""
         self._check_step_args(x_t, state)
@@ -247,14 +267,6 @@ class Cell(nn.Module):
         state = self.initial_state(xs.shape[0]) if state is None else state
         self._check_step_args(xs[:, 0], state)
         return state
-
-    def _fusable(self) -> bool:
-        """Whether :meth:`unroll` may take a fused recurrence (:mod:`learnability.fused`): no LayerNorm, parameters
-        on the CPU in float32 or float64, and no ``torch.func`` transform active (the fused backward is first-order
-        autograd only)."""
-        active = getattr(torch._C, "_are_functorch_transforms_active", None)
-        on_cpu = all(p.device.type == "cpu" and p.dtype in fused.DTYPES for p in self.parameters())
-        return not self.layer_norm and on_cpu and active is not None and not active()
 
     def states(self, xs: Tensor, state: State | None = None) -> Tensor:
         """Flat states state_0..state_T, (B, T + 1, d), with state_0 the initial state."""
@@ -289,9 +301,9 @@ class _GatedFamily(Cell):
         raise NotImplementedError
 
     def step(self, x_t: Tensor, h: Tensor) -> Tensor:
-        phi, _ = self._candidate(self._affine(self.W, self.U, self.b, h, x_t))
-        g = self.gate(x_t, h)
-        return (1 - g) * h + g * phi
+        """h' = (1 - g) h + g phi(a) (eq-gated-step), as h + g (phi(a) - h)."""
+        phi = self._candidate(self._affine(self.W, self.U, self.b, h, x_t))
+        return torch.lerp(h, phi, self.gate(x_t, h))
 
     def retention(self, x_t: Tensor, state: Tensor) -> Tensor:
         self._check_step_args(x_t, state)
@@ -300,12 +312,12 @@ class _GatedFamily(Cell):
     def gate_and_candidate(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
         """(g_t, phi(a_t)), both (B, n): the two factors of eq-gated-step."""
         self._check_step_args(x_t, h)
-        phi, _ = self._candidate(self._affine(self.W, self.U, self.b, h, x_t))
+        phi = self._candidate(self._affine(self.W, self.U, self.b, h, x_t))
         return self.gate(x_t, h).expand(h.shape), phi
 
     def _jacobian_parts(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(g (B, n or 1), d = phi(a) - h_{t-1}, diag(phi') L W as (B, n, n))."""
-        phi, cache = self._candidate(self._affine(self.W, self.U, self.b, h, x_t))
+        phi, cache = self._candidate_cache(self._affine(self.W, self.U, self.b, h, x_t))
         g = self.gate(x_t, h)
         return g, phi - h, self._dcandidate(cache, self.W)
 
@@ -315,6 +327,15 @@ class _GatedFamily(Cell):
         g, d, DW = self._jacobian_parts(x_t, h)
         g = g.expand(h.shape)
         return torch.diag_embed(1 - g) + g.unsqueeze(-1) * DW + self._gate_term(x_t, h, g, d)
+
+    def jacobian_diagonal(self, x_t: Tensor, h: Tensor) -> Tensor:
+        """diag(J) = (1-g) + g diag(D L W) + diag(gate term) (eq-jac-gated, eq-jac-diagonal), in O(B n^2)."""
+        self._check_step_args(x_t, h)
+        phi, cache = self._candidate_cache(self._affine(self.W, self.U, self.b, h, x_t))
+        g = self.gate(x_t, h).expand(h.shape)
+        diag_W = torch.diagonal(self.W).expand(h.shape)
+        return 1 - g + g * self._dcandidate_diagonal(cache, diag_W, lambda v: v @ self.W) + self._gate_diagonal(
+            g, phi - h)
 
     def jacobian_terms(self, x_t: Tensor, h: Tensor, *, code_compat: bool = False) -> dict[str, Tensor]:
         """The three terms of eq-jac-gated, each (B, n, n): ``retention`` diag(1-g), ``candidate`` diag(g) D L W,
@@ -334,6 +355,10 @@ class _GatedFamily(Cell):
 
     def _gate_term(self, x_t: Tensor, h: Tensor, g: Tensor, d: Tensor) -> Tensor | float:
         """d_t-weighted derivative of the gate: diag(d) dg/dh (zero for constant gates)."""
+        return 0.0
+
+    def _gate_diagonal(self, g: Tensor, d: Tensor) -> Tensor | float:
+        """The diagonal of :meth:`_gate_term` (B, n) (zero for constant gates)."""
         return 0.0
 
 
@@ -396,6 +421,9 @@ class ScalarGateCell(_LearnedGate):
     def _gate_term(self, x_t: Tensor, h: Tensor, g: Tensor, d: Tensor) -> Tensor:
         return (d * g * (1 - g)).unsqueeze(-1) * self.w_g
 
+    def _gate_diagonal(self, g: Tensor, d: Tensor) -> Tensor:
+        return d * g * (1 - g) * self.w_g
+
 
 @register("multi")
 class MultiGateCell(_LearnedGate):
@@ -416,6 +444,9 @@ class MultiGateCell(_LearnedGate):
     def _gate_term(self, x_t: Tensor, h: Tensor, g: Tensor, d: Tensor) -> Tensor:
         return (d * g * (1 - g)).unsqueeze(-1) * self.W_g
 
+    def _gate_diagonal(self, g: Tensor, d: Tensor) -> Tensor:
+        return d * g * (1 - g) * torch.diagonal(self.W_g)
+
 
 @register("gru")
 class GRUCell(Cell):
@@ -434,10 +465,15 @@ class GRUCell(Cell):
         self.W_r, self.U_r, self.b_r = self._uniform(n, n), self._uniform(n, m), self._bias(n)
         self.W_h, self.U_h, self.b_h = self._uniform(n, n), self._uniform(n, m), self._bias(n)
 
-    def _parts(self, x_t: Tensor, h: Tensor):
+    def _gates(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(z, r, the candidate's pre-activation W_h (r h) + U_h x + b_h)."""
         z = torch.sigmoid(self._affine(self.W_z, self.U_z, self.b_z, h, x_t))
         r = torch.sigmoid(self._affine(self.W_r, self.U_r, self.b_r, h, x_t))
-        cand, cache = self._candidate(self._affine(self.W_h, self.U_h, self.b_h, r * h, x_t))
+        return z, r, self._affine(self.W_h, self.U_h, self.b_h, r * h, x_t)
+
+    def _parts(self, x_t: Tensor, h: Tensor):
+        z, r, pre = self._gates(x_t, h)
+        cand, cache = self._candidate_cache(pre)
         return z, r, cand, cache
 
     def retention(self, x_t: Tensor, h: Tensor) -> Tensor:
@@ -450,19 +486,9 @@ class GRUCell(Cell):
         return torch.sigmoid(self._affine(self.W_r, self.U_r, self.b_r, h, x_t))
 
     def step(self, x_t: Tensor, h: Tensor) -> Tensor:
-        z, _, cand, _ = self._parts(x_t, h)
-        return (1 - z) * h + z * cand
-
-    def unroll(self, xs: Tensor, state: Tensor | None = None) -> Tensor:
-        """Hidden states h_1..h_T (B, T, n). By the fused recurrence :func:`learnability.fused.gru_unroll`
-        (same equations, hand-written BPTT) when :meth:`_fusable` (no LayerNorm, CPU float32/float64, no ``torch.func``
-        transform), else step by step."""
-        if not self._fusable():
-            return super().unroll(xs, state)
-        h0 = self._check_sequence_args(xs, state)
-        U, W = torch.cat([self.U_z, self.U_r, self.U_h]), torch.cat([self.W_z, self.W_r, self.W_h])
-        b = torch.cat([self.b_z, self.b_r, self.b_h]) if self.use_bias else U.new_zeros(U.shape[0])
-        return fused.gru_unroll(xs, U, W, b, h0)
+        """h' = (1 - z) h + z n, as h + z (n - h)."""
+        z, _, pre = self._gates(x_t, h)
+        return torch.lerp(h, self._candidate(pre), z)
 
     def jacobian(self, x_t: Tensor, h: Tensor) -> Tensor:
         """J = diag(1-z) + diag((n - h) z (1-z)) W_z + diag(z) D L W_h [diag(r) + diag(h r (1-r)) W_r]."""
@@ -473,6 +499,21 @@ class GRUCell(Cell):
         d_rh = torch.diag_embed(r) + h.unsqueeze(-1) * dr
         dcand = self._dcandidate(cache, self.W_h @ d_rh)
         return torch.diag_embed(1 - z) + (cand - h).unsqueeze(-1) * dz + z.unsqueeze(-1) * dcand
+
+    def jacobian_diagonal(self, x_t: Tensor, h: Tensor) -> Tensor:
+        """diag(J) in O(B n^2) (eq-jac-diagonal): M = W_h [diag(r) + diag(v) W_r] with v = h r (1-r) has
+        M_ii = (W_h)_ii r_i + sum_j (W_h)_ij v_j (W_r)_ji and u^T M = (u^T W_h) r + ((u^T W_h) v)^T W_r."""
+        self._check_step_args(x_t, h)
+        z, r, cand, cache = self._parts(x_t, h)
+        v = h * r * (1 - r)
+        diag_M = torch.diagonal(self.W_h) * r + v @ (self.W_h * self.W_r.T).T
+
+        def project(u: Tensor) -> Tensor:
+            uW = u @ self.W_h
+            return uW * r + (uW * v) @ self.W_r
+
+        return 1 - z + (cand - h) * z * (1 - z) * torch.diagonal(self.W_z) + z * self._dcandidate_diagonal(
+            cache, diag_M, project)
 
 
 @register("lstm")
@@ -496,30 +537,24 @@ class LSTMCell(Cell):
         self.W_o, self.U_o, self.b_o = self._uniform(n, n), self._uniform(n, m), self._bias(n)
         self.W_c, self.U_c, self.b_c = self._uniform(n, n), self._uniform(n, m), self._bias(n)
 
-    def _parts(self, x_t: Tensor, h: Tensor, c: Tensor):
+    def _gates(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(i, f, o, the candidate's pre-activation W_c h + U_c x + b_c)."""
         i = torch.sigmoid(self._affine(self.W_i, self.U_i, self.b_i, h, x_t))
         f = torch.sigmoid(self._affine(self.W_f, self.U_f, self.b_f, h, x_t))
         o = torch.sigmoid(self._affine(self.W_o, self.U_o, self.b_o, h, x_t))
-        cand, cache = self._candidate(self._affine(self.W_c, self.U_c, self.b_c, h, x_t))
+        return i, f, o, self._affine(self.W_c, self.U_c, self.b_c, h, x_t)
+
+    def _parts(self, x_t: Tensor, h: Tensor, c: Tensor):
+        i, f, o, pre = self._gates(x_t, h)
+        cand, cache = self._candidate_cache(pre)
         c_new = f * c + i * cand
         return i, f, o, cand, cache, c_new
 
     def step(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         h, c = state
-        _, _, o, _, _, c_new = self._parts(x_t, h, c)
+        i, f, o, pre = self._gates(x_t, h)
+        c_new = f * c + i * self._candidate(pre)
         return o * torch.tanh(c_new), c_new
-
-    def unroll(self, xs: Tensor, state: tuple[Tensor, Tensor] | None = None) -> Tensor:
-        """Hidden states h_1..h_T (B, T, n). By the fused recurrence :func:`learnability.fused.lstm_unroll`
-        (same equations, hand-written BPTT) when :meth:`_fusable` (no LayerNorm, CPU float32/float64, no ``torch.func``
-        transform), else step by step."""
-        if not self._fusable():
-            return super().unroll(xs, state)
-        h0, c0 = self._check_sequence_args(xs, state)
-        U = torch.cat([self.U_c, self.U_i, self.U_f, self.U_o])
-        W = torch.cat([self.W_c, self.W_i, self.W_f, self.W_o])
-        b = torch.cat([self.b_c, self.b_i, self.b_f, self.b_o]) if self.use_bias else U.new_zeros(U.shape[0])
-        return fused.lstm_unroll(xs, U, W, b, h0, c0)
 
     def retention(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> Tensor:
         self._check_step_args(x_t, state)
@@ -541,3 +576,22 @@ class LSTMCell(Cell):
         top = torch.cat([dh_dh, torch.diag_embed(o * dtc * f)], dim=-1)
         bottom = torch.cat([dc_dh, torch.diag_embed(f)], dim=-1)
         return torch.cat([top, bottom], dim=-2)
+
+    def block_diagonals(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        """The diagonals of the four n x n blocks of :meth:`jacobian`, each (B, n), in O(B n^2) (eq-jac-diagonal):
+        "hh" (dh'/dh), "hc" (dh'/dc), "ch" (dc'/dh), "cc" (dc'/dc = f)."""
+        self._check_step_args(x_t, state)
+        h, c = state
+        i, f, o, cand, cache, c_new = self._parts(x_t, h, c)
+        tc = torch.tanh(c_new)
+        dtc = 1 - tc**2
+        diag_Wc = torch.diagonal(self.W_c).expand(h.shape)
+        ch = (c * f * (1 - f) * torch.diagonal(self.W_f) + cand * i * (1 - i) * torch.diagonal(self.W_i)
+              + i * self._dcandidate_diagonal(cache, diag_Wc, lambda v: v @ self.W_c))
+        return {"hh": tc * o * (1 - o) * torch.diagonal(self.W_o) + o * dtc * ch, "hc": o * dtc * f, "ch": ch,
+                "cc": f}
+
+    def jacobian_diagonal(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> Tensor:
+        """diag(J) = [diag(dh'/dh), f] from :meth:`block_diagonals`."""
+        blocks = self.block_diagonals(x_t, state)
+        return torch.cat([blocks["hh"], blocks["cc"]], dim=-1)

@@ -28,58 +28,48 @@ from .transport import jacobians
 _CLAMP = 1e-300
 
 
-JACOBIAN_ROWS = 128
-"""How many (sequence, step) pairs :func:`trajectory_diagonals` differentiates at once: with every state known
-after one pass, the Jacobians of several steps are one batched call. 128 rows (4 steps at B = 32) measured 30 %
-faster than one step at a time for the multi-gate cell at n = 64; 2048 rows was 2x slower than one step (the
-(rows, n, n) temporaries leave the cache)."""
+ROWS = 4096
+"""(sequence, step) pairs per ``jacobian_diagonal`` call in :func:`trajectory_diagonals` and
+:func:`lstm_code_diagonals`: bounds their temporaries (some fifteen (rows, n) tensors) whatever the batch."""
 
 
-def _step_jacobians(cell: Cell, xs: Tensor, state=None) -> Iterator[tuple[Tensor, object, Tensor]]:
-    """(x, state, J) for chunks of ~``JACOBIAN_ROWS`` (sequence, step) pairs in step order: x (B k, m), the states the
-    k steps start from, and their step Jacobians J (B k, d, d), rows ordered sequence-major (reshape (B, k, ...)).
-    The states come from one pass; a step's Jacobian depends only on its input and incoming state."""
-    flat = cell.states(xs, state)[:, :-1]               # the state each step starts from
+def _step_inputs(cell: Cell, xs: Tensor, state=None, states: Tensor | None = None
+                 ) -> Iterator[tuple[Tensor, object]]:
+    """Chunks of at most ``ROWS`` (sequence, step) pairs as batch rows, sequence-major: x (rows, m) and the states the
+    steps start from (one pass, or ``states`` = ``cell.states(xs, state)`` when the caller has it; a step's
+    Jacobian depends only on its input and incoming state)."""
+    flat = (cell.states(xs, state) if states is None else states)[:, :-1]
     B, T, m = xs.shape
-    d = flat.shape[-1]
-    steps = max(1, JACOBIAN_ROWS // B)
-    for t0 in range(0, T, steps):
-        x = xs[:, t0: t0 + steps].reshape(-1, m)
-        s = cell.unflatten_state(flat[:, t0: t0 + steps].reshape(-1, d))
-        yield x, s, cell.jacobian(x, s)
+    x, flat = xs.reshape(B * T, m), flat.reshape(B * T, -1)
+    for start in range(0, B * T, ROWS):
+        yield x[start:start + ROWS], cell.unflatten_state(flat[start:start + ROWS])
 
 
-def trajectory_diagonals(cell: Cell, xs: Tensor, state=None) -> tuple[Tensor, Tensor]:
-    """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory, from the step
-    Jacobians of ~``JACOBIAN_ROWS`` (sequence, step) pairs per batched ``cell.jacobian`` call (memory
-    O(max(B, JACOBIAN_ROWS) d^2), not O(B T d^2))."""
+def trajectory_diagonals(cell: Cell, xs: Tensor, state=None, states: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory, from
+    ``cell.jacobian_diagonal`` of the (sequence, step) pairs in chunks of ``ROWS`` (eq-jac-diagonal: O(B T n^2)
+    work and O(B T n) memory for the built-in cells, no Jacobian formed); ``states`` as in :func:`_step_inputs`."""
     B, n = xs.shape[0], cell.hidden_size
-    r, diag = [], []
-    for x, s, J in _step_jacobians(cell, xs, state):
-        j = torch.diagonal(J, dim1=-2, dim2=-1)
-        diag.append((j[..., n:] if cell.state_parts > 1 else j).reshape(B, -1, n))
-        r.append(cell.retention(x, s).reshape(B, -1, n))
-    r = torch.cat(r, 1)
-    return r, torch.cat(diag, 1) - r
+    parts = [(cell.jacobian_diagonal(x, s)[..., -n:], cell.retention(x, s))      # cell-state coordinates of an LSTM
+             for x, s in _step_inputs(cell, xs, state, states)]
+    diag, r = (torch.cat(p).reshape(B, -1, n) for p in zip(*parts))
+    return r, diag - r
 
 
-def lstm_code_diagonals(cell: Cell, xs: Tensor, state=None) -> tuple[Tensor, Tensor, Tensor]:
+def lstm_code_diagonals(cell: Cell, xs: Tensor, state=None, states: Tensor | None = None
+                        ) -> tuple[Tensor, Tensor, Tensor]:
     """The ingredients of the LSTM rates of the authors' code (eq-lstm-code-rates), each (B, T, n): the forget gate
     f_j (the retention), the h-mediated correction r_j = [dc_j/dh_{j-1}]_qq e_{j-1}, and the window-end factor
     e_j = dh_j/dc_j = o_j (1 - tanh^2 c_j), the within-step derivative of h_j = o_j tanh(c_j) (e_0 = 0: the initial
     h does not depend on the initial c). f_j + r_j is the diagonal of the cell-state map c_{j-1} -> c_j when h_{j-1}
     follows c_{j-1} within its step. Our [dc_j/dh_{j-1}]_qq is the exact block's diagonal, LayerNorm Jacobian
-    included; the authors' code drops that Jacobian (flag F8), so the two agree without LayerNorm."""
+    included; the authors' code drops that Jacobian (flag F8), so the two agree without LayerNorm. ``states`` as in
+    :func:`_step_inputs`."""
     if getattr(cell, "kind", None) != "lstm":
         raise ValueError(f"lstm_code_diagonals needs an LSTM cell; got {getattr(cell, 'kind', type(cell).__name__)!r}")
-    B, n = xs.shape[0], cell.hidden_size
-    f, dc_dh, e = [], [], []
-    for _, _, J in _step_jacobians(cell, xs, state):
-        j_ff = torch.diagonal(J[..., n:, n:], dim1=-2, dim2=-1)           # f_j
-        f.append(j_ff.reshape(B, -1, n))
-        dc_dh.append(torch.diagonal(J[..., n:, :n], dim1=-2, dim2=-1).reshape(B, -1, n))
-        e.append((torch.diagonal(J[..., :n, n:], dim1=-2, dim2=-1) / j_ff).reshape(B, -1, n))  # o dtanh(c) f / f
-    f, dc_dh, e = (torch.cat(v, 1) for v in (f, dc_dh, e))
+    parts = [cell.block_diagonals(x, s) for x, s in _step_inputs(cell, xs, state, states)]
+    blocks = {k: torch.cat([p[k] for p in parts]).reshape(xs.shape[0], -1, cell.hidden_size) for k in parts[0]}
+    f, dc_dh, e = blocks["cc"], blocks["ch"], blocks["hc"] / blocks["cc"]              # o dtanh(c) f / f
     e_prev = torch.cat([torch.zeros_like(e[:, :1]), e[:, :-1]], 1)
     return f, dc_dh * e_prev, e
 
@@ -101,10 +91,13 @@ def _check_lags(lags, T: int) -> list[int]:
     return lags
 
 
-def windows(r: Tensor, rt: Tensor, lags, order: int | str) -> tuple[list[int], Iterator[tuple[int, int, Tensor]]]:
+def windows(r: Tensor, rt: Tensor, lags, order: int | str, magnitude: bool = False
+            ) -> tuple[list[int], Iterator[tuple[int, int, Tensor]]]:
     """The checked lags and an iterator of (i, lag, mu) for each lag: mu (B, T - lag + 1, n) in float64 for the
     window ends t = lag..T (eq-mu), from prefix sums in log space (one vectorised expression per lag, no loop over
-    t). Arguments are checked at the call, not at the first iteration."""
+    t); the sign of the exact product is the parity of its negative factors. ``magnitude`` gives |mu| for the exact
+    order without the sign (an envelope needs no more). Arguments are checked at the call, not at the first
+    iteration."""
     if r.shape != rt.shape or r.dim() != 3:
         raise ValueError(f"r and rt must both have shape (B, T, n); got {tuple(r.shape)} and {tuple(rt.shape)}")
     if order not in (0, 1, "exact"):
@@ -116,18 +109,19 @@ def windows(r: Tensor, rt: Tensor, lags, order: int | str) -> tuple[list[int], I
     if order == "exact":
         full = r64 + rt64
         log_abs = torch.cat([zero, torch.cumsum(torch.log(full.abs().clamp_min(_CLAMP)), 1)], 1)
-        negatives = torch.cat([zero, torch.cumsum((full < 0).double(), 1)], 1)
+        negatives = torch.cat([zero.long(), torch.cumsum((full < 0).long(), 1)], 1)
     else:
         log_abs = torch.cat([zero, torch.cumsum(torch.log(r64.clamp_min(_CLAMP)), 1)], 1)
         ratio = torch.cat([zero, torch.cumsum(rt64 / r64.clamp_min(_CLAMP), 1)], 1)
 
     def each() -> Iterator[tuple[int, int, Tensor]]:
         for i, lag in enumerate(lags):
-            value = torch.exp(log_abs[:, lag:] - log_abs[:, : T + 1 - lag])   # windows j = t-lag+1..t, t = lag..T
-            if order == "exact":
-                value = value * (1 - 2 * torch.remainder(negatives[:, lag:] - negatives[:, : T + 1 - lag], 2))
+            value = (log_abs[:, lag:] - log_abs[:, : T + 1 - lag]).exp_()   # windows j = t-lag+1..t, t = lag..T
+            if order == "exact" and not magnitude:
+                odd = (negatives[:, lag:] - negatives[:, : T + 1 - lag]).bitwise_and_(1).bool()
+                value = torch.where(odd, -value, value)
             elif order == 1:
-                value = value * (1 + ratio[:, lag:] - ratio[:, : T + 1 - lag])
+                value.mul_((ratio[:, lag:] - ratio[:, : T + 1 - lag]).add_(1))
             yield i, lag, value
 
     return lags, each()
@@ -152,7 +146,7 @@ def window_envelope(r: Tensor, rt: Tensor, lags, order: int | str = 1, reduce: s
     if reduce not in ("sum", "mean"):
         raise ValueError(f"reduce must be 'sum' or 'mean'; got {reduce!r}")
     values = []
-    for _, _, mu in windows(r, rt, lags, order)[1]:
+    for _, _, mu in windows(r, rt, lags, order, magnitude=True)[1]:
         values.append((mu.abs().sum(-1) if reduce == "sum" else mu.abs().mean(-1)).mean())
     return torch.stack(values).to(r.dtype)
 
@@ -194,22 +188,37 @@ def gate_product_profile(gates: Tensor, max_lag: int, extra: int = 0) -> np.ndar
     return out / out[0]
 
 
-def transport_diagonal(cell: Cell, xs: Tensor, lags, state=None) -> Tensor:
-    """Ground truth: the diagonal of Phi(t, t - l) in neuron coordinates, same layout as mu (B, T, len(lags), n).
-    Products by lag are formed one lag at a time and only their diagonals kept."""
-    from .transport import iter_transport_by_lag
-
-    with torch.no_grad():
-        J = jacobians(cell, xs, state)
-    T = xs.shape[1]
+def transport_diagonal_windows(cell: Cell, xs: Tensor, lags, stride: int = 1, state=None
+                               ) -> Iterator[tuple[int, int, Tensor]]:
+    """Ground truth on sampled windows: (i, lag, diag) per lag, diag (B, S, n) the diagonal of Phi(k + lag, k) in
+    neuron coordinates for the window starts k = 0, stride, 2 stride, ... <= T - lag, which is the layout of
+    :func:`windows` taken every ``stride``-th start (``mu[:, ::stride]``). From each start the product
+    Phi(k + j, k) = J_{k+j} Phi(k + j - 1, k) is carried forward one step at a time, all starts at once, and its
+    diagonal kept at the lags asked for: (T / stride) max(lags) matrix products per sequence."""
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"stride must be a positive integer; got {stride!r}")
+    T, n = xs.shape[1], cell.hidden_size
     lags = _check_lags(lags, T)
-    n = cell.hidden_size
-    out = torch.zeros(xs.shape[0], T, len(lags), n, dtype=J.dtype)
+    with torch.no_grad():
+        J = jacobians(cell, xs, state)                                   # J[:, t - 1] = J_t
+    starts = torch.arange(0, T, stride)
+    P = torch.eye(J.shape[-1], dtype=J.dtype).expand(J.shape[0], len(starts), -1, -1).clone()
     where = {lag: i for i, lag in enumerate(lags)}
-    for lag, P in enumerate(iter_transport_by_lag(J, max(lags))):
-        if lag in where:
-            d = torch.diagonal(P, dim1=-2, dim2=-1)             # index i' -> Phi(lag + i', i')
-            out[:, lag - 1:, where[lag]] = d[..., n:] if cell.state_parts > 1 else d   # window ends t = lag..T
+    for j in range(1, max(lags) + 1):
+        active = int((starts <= T - j).sum())                           # starts whose window k + j still fits
+        P = J[:, starts[:active] + j - 1] @ P[:, :active]
+        if j in where:
+            d = torch.diagonal(P, dim1=-2, dim2=-1)
+            yield where[j], j, d[..., -n:]                               # the cell-state coordinates of an LSTM
+
+
+def transport_diagonal(cell: Cell, xs: Tensor, lags, state=None) -> Tensor:
+    """Ground truth: the diagonal of Phi(t, t - l) in neuron coordinates, same layout as mu (B, T, len(lags), n),
+    from :func:`transport_diagonal_windows` with every window start."""
+    lags = _check_lags(lags, xs.shape[1])
+    out = torch.zeros(xs.shape[0], xs.shape[1], len(lags), cell.hidden_size, dtype=xs.dtype)
+    for i, lag, d in transport_diagonal_windows(cell, xs, lags, 1, state):
+        out[:, lag - 1:, i] = d                                          # window ends t = lag..T
     return out
 
 

@@ -8,7 +8,8 @@ book/reproducibility.md), with the weight gradients of all steps summed by one m
 equations as :meth:`learnability.cells.LSTMCell.step` / :meth:`~learnability.cells.GRUCell.step` without LayerNorm;
 :func:`step_agreement` and ``tests/test_fused.py`` check values and gradients against the step-by-step autograd unroll
 and ``torch.autograd.gradcheck``. First derivatives only, CPU tensors in float32/float64, and no ``torch.func``
-transforms: the cells fall back to the step loop otherwise (:meth:`learnability.cells.Cell._fusable`).
+transforms: the cells themselves always unroll step by step; only the training loops take :func:`unroll`, through
+:func:`learnability.training.training_forward`.
 
 How the loops are laid out, and why (each choice measured with ``bench/bench_cells.py`` on a 2-core CPU):
 
@@ -277,18 +278,40 @@ def gru_unroll(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor) -> Tenso
     return _GRUUnroll.apply(xs, U, W, b, h0)
 
 
-def step_agreement(cell, xs: Tensor, target: Tensor, state=None) -> dict[str, float]:
-    """Largest differences between ``cell.unroll`` (fused when :meth:`~learnability.cells.Cell._fusable`) and the
-    explicit step loop :meth:`learnability.cells.Cell.unroll`: hidden states (absolute) and the gradients of
-    ``sum (h - target)^2`` with respect to every parameter (relative to the largest entry of each gradient)."""
-    from .cells import Cell
+def supports(cell) -> bool:
+    """Whether :func:`unroll` applies to ``cell``: a GRU or LSTM of :mod:`learnability.cells` without LayerNorm,
+    parameters on the CPU in float32 or float64."""
+    return (getattr(cell, "kind", None) in ("gru", "lstm") and not cell.layer_norm
+            and all(p.device.type == "cpu" and p.dtype in DTYPES for p in cell.parameters()))
 
+
+def unroll(cell, xs: Tensor, state=None) -> Tensor:
+    """Hidden states h_1..h_T (B, T, n) of a GRU or LSTM cell (:func:`supports`) by the fused recurrence: the
+    numbers of ``cell.unroll`` (the explicit step loop) to round-off, with the cell's own parameters stacked in the
+    block order above. First-order reverse-mode autograd only (no ``torch.func`` transforms, no forward mode)."""
+    if not supports(cell):
+        raise ValueError("the fused unroll takes a GRU or LSTM cell without LayerNorm, on the CPU in float32/float64; "
+                         "use cell.unroll otherwise")
+    state = cell._check_sequence_args(xs, state)
+    names = {"gru": ("z", "r", "h"), "lstm": ("c", "i", "f", "o")}[cell.kind]
+    U = torch.cat([getattr(cell, f"U_{k}") for k in names])
+    W = torch.cat([getattr(cell, f"W_{k}") for k in names])
+    b = torch.cat([getattr(cell, f"b_{k}") for k in names]) if cell.use_bias else U.new_zeros(U.shape[0])
+    if cell.kind == "gru":
+        return gru_unroll(xs, U, W, b, state)
+    return lstm_unroll(xs, U, W, b, *state)
+
+
+def step_agreement(cell, xs: Tensor, target: Tensor, state=None) -> dict[str, float]:
+    """Largest differences between :func:`unroll` and the explicit step loop ``cell.unroll``: hidden states
+    (absolute) and the gradients of ``sum (h - target)^2`` with respect to every parameter (relative to the largest
+    entry of each gradient)."""
     if target.shape != (*xs.shape[:2], cell.hidden_size):
         raise ValueError(f"target must have shape (B, T, n) = {(*xs.shape[:2], cell.hidden_size)}; "
                          f"got {tuple(target.shape)}")
     runs = []
-    for unroll in (cell.unroll, lambda x, s: Cell.unroll(cell, x, s)):
-        out = unroll(xs, state)
+    for run in (unroll, lambda c, x, s: c.unroll(x, s)):
+        out = run(cell, xs, state)
         grads = torch.autograd.grad((out - target).pow(2).sum(), list(cell.parameters()))
         runs.append((out.detach(), grads))
     (fused_out, fused_grads), (step_out, step_grads) = runs

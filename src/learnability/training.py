@@ -7,7 +7,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from . import tasks
+from . import fused, tasks
 from .cells import Cell, make_cell
 
 OPTIMIZERS = {
@@ -35,6 +35,16 @@ class SequenceModel(nn.Module):
 
     def forward(self, xs: Tensor) -> Tensor:
         return self.readout(self.cell.unroll(xs))
+
+
+def training_forward(model: SequenceModel, xs: Tensor) -> Tensor:
+    """``model(xs)`` for a training step: the readout of the fused recurrence of :mod:`learnability.fused` (the
+    same numbers, hand-written BPTT) where it applies (GRU and LSTM without LayerNorm on the CPU), else of the cell's
+    explicit step loop. Only the training loops call it; everything that differentiates the network in other ways
+    (``torch.func``, forward mode) calls the model itself."""
+    if fused.supports(model.cell):
+        return model.readout(fused.unroll(model.cell, xs))
+    return model(xs)
 
 
 def masked_mse(pred: Tensor, y: Tensor, mask: Tensor) -> Tensor:
@@ -76,7 +86,7 @@ def train(model: SequenceModel, task: str, *, steps: int, batch: int, T: int, op
         x, y, mask = fixed or tasks.make_batch(task, batch, T, m, gen, dtype=model.cell.dtype)
         if input_jitter:
             x = x + input_jitter * torch.randn(x.shape, generator=gen, dtype=x.dtype)
-        loss = masked_mse(model(x), y, mask)
+        loss = masked_mse(training_forward(model, x), y, mask)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -91,4 +101,4 @@ def evaluate(model: SequenceModel, task: str, *, batch: int, T: int, seed: int) 
     x, y, mask = tasks.make_batch(task, batch, T, model.cell.input_size, torch.Generator().manual_seed(seed),
                                   dtype=model.cell.dtype)
     with torch.no_grad():
-        return float(masked_mse(model(x), y, mask))
+        return float(masked_mse(training_forward(model, x), y, mask))

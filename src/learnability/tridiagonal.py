@@ -27,7 +27,9 @@ Step 1 runs LAPACK's dsytrd through the function pointer that ``scipy.linalg.cyt
 release the GIL, so chunks run on threads); step 3 is vectorised over the batch in NumPy and takes at most 9 steps
 on random 64 x 64 Gram matrices (tested). Measured on the 2-core CI machine, one thread, per 64 x 64 Gram matrix:
 about 60 us for step 1 and 4-8 us for step 3, against about 110 us for ``numpy.linalg.eigvalsh`` (whose second
-half, LAPACK dsterf for all 64 eigenvalues, costs as much as the reduction).
+half, LAPACK dsterf for all 64 eigenvalues, costs as much as the reduction). Given the matrices P themselves
+(``streamed_largest_eigenvalues(..., gram=True)``, the exact route of :func:`learnability.transport.lag_medians`),
+the worker threads also form the Gram matrices P P^T, a block at a time, just before reducing them.
 """
 
 from __future__ import annotations
@@ -36,12 +38,16 @@ import ctypes
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sympy as sp
 from scipy.linalg import cython_lapack, eigvalsh_tridiagonal
 
+if TYPE_CHECKING:
+    import sympy as sp
+
 MAX_ITER = 100    # Laguerre steps before a matrix falls back to SciPy's bisection (the tests force that path)
+GRAM_BLOCK = 32   # matrices per Gram product on a worker: 32 x 64 x 64 float64 (1 MiB), reduced while in cache
 
 
 @cache
@@ -73,6 +79,17 @@ def _reduce_chunk(G: np.ndarray, d: np.ndarray, e: np.ndarray) -> None:
             raise RuntimeError(f"LAPACK dsytrd failed with info = {info.value}")
 
 
+def _gram_reduce_chunk(P: np.ndarray, G: np.ndarray, d: np.ndarray, e: np.ndarray) -> None:
+    """G = P P^T for each matrix of the chunk, then its tridiagonal form into the rows of d and e (dsytrd)."""
+    for a in range(0, len(P), GRAM_BLOCK):
+        block = slice(a, a + GRAM_BLOCK)
+        np.matmul(P[block], P[block].swapaxes(-1, -2), out=G[block])
+        if G.shape[-1] == 1:
+            d[block] = G[block, 0]
+        else:
+            _reduce_chunk(G[block], d[block], e[block])
+
+
 def tridiagonalize(G: np.ndarray, threads: int = 1, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Householder reduction (eq-tridiagonal) of each symmetric matrix of G (..., n, n): the diagonals d (..., n)
     and off-diagonals e (..., n - 1) of similar tridiagonal matrices (only one triangle of G is read). Runs
@@ -97,13 +114,29 @@ def _workspace(G: np.ndarray, overwrite: bool) -> tuple[np.ndarray, np.ndarray, 
     return work, np.empty((work.shape[0], n)), np.empty((work.shape[0], n - 1))
 
 
+def _gram_workspace(P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """P as C-contiguous float64 (m, n, k), and empty Gram matrices (m, n, n), d (m, n), e (m, n - 1)."""
+    P = np.asarray(P)
+    if P.ndim < 2 or P.shape[-2] < 1 or not np.issubdtype(P.dtype, np.floating):
+        raise ValueError(f"need a batch of real floating-point matrices (..., n, m) with n >= 1; got {P.dtype} "
+                         f"{P.shape}")
+    n = P.shape[-2]
+    flat = np.ascontiguousarray(P.reshape(-1, n, P.shape[-1]), dtype=np.float64)
+    return flat, np.empty((len(flat), n, n)), np.empty((len(flat), n)), np.empty((len(flat), n - 1))
+
+
 def _chunks(work: np.ndarray, d: np.ndarray, e: np.ndarray, threads: int) -> list[tuple]:
     """Split a workspace into at most ``threads`` chunks of at least 16 matrices (a 1 x 1 matrix is its own d)."""
     if work.shape[-1] == 1:
         d[:] = work[:, 0]
         return []
-    bounds = np.linspace(0, len(work), max(1, min(threads, len(work) // 16)) + 1).astype(int)
-    return [(work[a:b], d[a:b], e[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return [(work[part], d[part], e[part]) for part in split(len(work), threads)]
+
+
+def split(m: int, threads: int) -> list[slice]:
+    """range(m) in at most ``threads`` contiguous slices of at least 16 items each (one slice if m is small)."""
+    bounds = np.linspace(0, m, max(1, min(threads, m // 16)) + 1).astype(int)
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 def _finite_tridiagonal(shape: tuple, d: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -114,23 +147,33 @@ def _finite_tridiagonal(shape: tuple, d: np.ndarray, e: np.ndarray) -> tuple[np.
 
 
 def streamed_largest_eigenvalues(batches: Iterable[np.ndarray], threads: int = 1, overwrite: bool = False,
-                                 in_flight: int = 4) -> list[np.ndarray]:
+                                 in_flight: int = 4, gram: bool = False) -> list[np.ndarray]:
     """:func:`largest_eigenvalues` of each batch that ``batches`` yields, the reduction (eq-tridiagonal) of one batch
     running on ``threads`` worker threads while the caller's thread produces the next (at most ``in_flight``
     batches wait), then one Laguerre pass (eq-laguerre) over all. The producer should then use one thread itself
-    (see :func:`learnability.transport.transport_norms`)."""
+    (see :func:`learnability.transport.transport_norms`). With ``gram`` the batches hold matrices P (..., n, m)
+    and the result is lambda_max(P P^T) = ||P||_2^2: the workers form each Gram matrix (NumPy, float64, ``GRAM_BLOCK``
+    at a time, so that it is reduced while in cache)."""
     _check_positive_int("threads", threads)
     _check_positive_int("in_flight", in_flight)
     shapes, outputs, pending = [], [], []
     with ThreadPoolExecutor(threads) as pool:
-        for G in batches:
-            work, d, e = _workspace(G, overwrite)
+        for batch in batches:
+            if gram:
+                P, work, d, e = _gram_workspace(batch)
+                shape = np.shape(batch)[:-1] + (work.shape[-1],)
+                tasks = [(_gram_reduce_chunk, (P[part], work[part], d[part], e[part]))
+                         for part in split(len(work), threads)]
+            else:
+                work, d, e = _workspace(batch, overwrite)
+                shape = np.shape(batch)
+                tasks = [(_reduce_chunk, chunk) for chunk in _chunks(work, d, e, threads)]
             if shapes and work.shape[-1] != shapes[0][-1]:
                 raise ValueError(f"all batches must hold matrices of one size; got sizes {shapes[0][-1]} and "
                                  f"{work.shape[-1]}")
-            shapes.append(np.shape(G))
+            shapes.append(shape)
             outputs.append((d, e))
-            pending.append([pool.submit(_reduce_chunk, *chunk) for chunk in _chunks(work, d, e, threads)])
+            pending.append([pool.submit(task, *args) for task, args in tasks])
             if len(pending) > in_flight:
                 for future in pending.pop(0):
                     future.result()
@@ -193,6 +236,8 @@ def symbolic_pivots(n: int = 3) -> tuple[sp.Symbol, sp.Matrix, list[sp.Expr]]:
     """x, the symbolic n x n tridiagonal T (diagonal d1..dn, off-diagonal e1..e(n-1)) and the pivots u_1..u_n of
     x I - T by the recurrence (eq-sturm-pivots), each as one fraction: the SymPy side of the book's and the tests'
     check that prod u_i = det(x I - T)."""
+    import sympy as sp      # here, not at module level: importing SymPy costs ~0.8 s that only this check needs
+
     _check_positive_int("n", n)
     x = sp.Symbol("x")
     d, e = sp.symbols(f"d1:{n + 1}"), sp.symbols(f"e1:{n}")

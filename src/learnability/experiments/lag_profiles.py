@@ -14,6 +14,8 @@ together (book/errata.md): "gate_term" (phi(a_t) - h_t in the gate term), "rever
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -24,7 +26,7 @@ from .. import errata, tasks
 from ..effective_lr import gate_product_profile
 from ..timescales import retention_trajectory
 from ..training import build_model, train
-from ..transport import iter_transport_by_lag, jacobians, lag_profile, spectral_norm
+from ..transport import iter_transport_by_lag, jacobians, lag_medians, lag_profile
 from . import Preset
 from .cache import cached
 
@@ -75,23 +77,45 @@ class Result:
 
 
 def _diagnostics(cell, xs: torch.Tensor, config: Config, seed: int) -> tuple[dict, np.ndarray, dict]:
+    """Per variant the profile prof(l) (exact norms: the medians of :func:`learnability.transport.lag_medians`, the
+    reversed products J_{t-l+1} ... J_t through their transposes J_t^T ... J_{t-l+1}^T, a chronological product of
+    the same norm; "power5" and "code": the code's power-iteration norm per product), the retention predictor and
+    the update-gate predictor per variant."""
     retention = retention_trajectory(cell, xs)
     with torch.no_grad():
         J_exact = jacobians(cell, xs)
         J_code = errata.code_jacobians(cell, xs) if set(config.variants) & {"gate_term", "code"} else None
-        profiles, update = {}, {}
+        profiles, update, medians = {}, {}, {}
         for variant in config.variants:
             J = J_code if variant in ("gate_term", "code") else J_exact
-            products = (errata.reversed_products_by_lag(J, config.max_lag) if variant in ("reversed", "code")
-                        else iter_transport_by_lag(J, config.max_lag))
-            norm = spectral_norm
+            reverse = variant in ("reversed", "code")
             if variant in ("power5", "code"):
                 gen = torch.Generator().manual_seed(seed + 555)
-                norm = lambda P, gen=gen: errata.power_iteration_norm(P, 5, gen)  # noqa: E731
-            profiles[variant] = lag_profile(products, config.max_lag, norm)
+                products = (errata.reversed_products_by_lag(J, config.max_lag) if reverse
+                            else iter_transport_by_lag(J, config.max_lag))
+                profiles[variant] = lag_profile(products, config.max_lag,
+                                                lambda P, gen=gen: errata.power_iteration_norm(P, 5, gen))
+            else:
+                key = (J is J_code, reverse)
+                if key not in medians:
+                    medians[key] = lag_medians(J.mT if reverse else J, config.max_lag)
+                profiles[variant] = medians[key] / medians[key][0]
             extra = 1 if variant in ("offbyone", "code") else 0
             update[variant] = gate_product_profile(1 - retention, config.max_lag, extra)
     return profiles, gate_product_profile(retention, config.max_lag), update
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` inside the block. Training steps these small cells (n <= 64, batch 64)
+    one time step at a time, op by op: a second OpenMP thread only adds synchronisation (measured on 2 cores: about
+    10 % slower, and many times slower while another process runs) and the trained weights are bit-identical."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def compute(config: Config) -> Result:
@@ -104,8 +128,9 @@ def compute(config: Config) -> Result:
         for seed in tqdm(config.seeds, desc=f"S1 {kind}", leave=False, disable=None):
             # train in float32 (5x faster here), evaluate Jacobian products in float64 on a copy of the weights
             model = build_model(kind, config.task, config.inputs, config.hidden, seed, bias=False, **options)
-            saved, loss = train(model, config.task, steps=config.steps, batch=config.batch, T=config.T,
-                                optimizer="sgd", lr=config.lr, seed=seed, checkpoints=config.checkpoints)
+            with _torch_threads(1):
+                saved, loss = train(model, config.task, steps=config.steps, batch=config.batch, T=config.T,
+                                    optimizer="sgd", lr=config.lr, seed=seed, checkpoints=config.checkpoints)
             model = build_model(kind, config.task, config.inputs, config.hidden, seed, bias=False,
                                 dtype=torch.float64, **options)
             losses[kind].append(loss)

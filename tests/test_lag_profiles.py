@@ -1,0 +1,61 @@
+"""lag_profiles: the exact-norm variants through transport.lag_medians against the plain per-product computation."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from learnability import errata, tasks, training, transport
+from learnability.cells import make_cell
+from learnability.effective_lr import gate_product_profile
+from learnability.experiments import lag_profiles
+from learnability.timescales import retention_trajectory
+
+
+def reference_diagnostics(cell, xs, config, seed):
+    """_diagnostics as written before lag_medians: every product's exact norm (spectral_norm), then the medians."""
+    retention = retention_trajectory(cell, xs)
+    with torch.no_grad():
+        J_exact, J_code = transport.jacobians(cell, xs), errata.code_jacobians(cell, xs)
+        profiles, update = {}, {}
+        for variant in config.variants:
+            J = J_code if variant in ("gate_term", "code") else J_exact
+            products = (errata.reversed_products_by_lag(J, config.max_lag) if variant in ("reversed", "code")
+                        else transport.iter_transport_by_lag(J, config.max_lag))
+            norm = transport.spectral_norm
+            if variant in ("power5", "code"):
+                gen = torch.Generator().manual_seed(seed + 555)
+                norm = lambda P, gen=gen: errata.power_iteration_norm(P, 5, gen)  # noqa: E731
+            profiles[variant] = transport.lag_profile(products, config.max_lag, norm)
+            update[variant] = gate_product_profile(1 - retention, config.max_lag,
+                                                   1 if variant in ("offbyone", "code") else 0)
+    return profiles, gate_product_profile(retention, config.max_lag), update
+
+
+@pytest.mark.parametrize("kind", ["scalar", "multi"])
+def test_lag_profile_variants_equal_the_per_product_reference(kind):
+    config = dataclasses.replace(lag_profiles.Config.book(), T=30, hidden=16, max_lag=25)
+    cell = make_cell(kind, 2, 16, dtype=torch.float64, seed=4)
+    xs, _, _ = tasks.make_batch("adding", 5, 30, 2, torch.Generator().manual_seed(5), dtype=torch.float64)
+    got, expected = lag_profiles._diagnostics(cell, xs, config, 1), reference_diagnostics(cell, xs, config, 1)
+    for variant in lag_profiles.VARIANTS:
+        assert np.all(np.abs(got[0][variant] - expected[0][variant]) <= 1e-12 * expected[0][variant]), variant
+        assert np.array_equal(got[2][variant], expected[2][variant])
+    assert np.array_equal(got[1], expected[1])
+
+
+def test_training_on_one_thread_gives_the_same_weights_and_restores_the_threads():
+    threads = torch.get_num_threads()
+    runs = []
+    for count in (1, 2):
+        model = training.build_model("multi", "adding", 2, 8, 3, bias=False)
+        with lag_profiles._torch_threads(count):
+            assert torch.get_num_threads() == count
+            runs.append(training.train(model, "adding", steps=3, batch=8, T=10, optimizer="sgd", lr=1e-2, seed=3,
+                                       checkpoints=(3,))[0][3])
+        assert torch.get_num_threads() == threads
+    assert all(torch.equal(runs[0][name], runs[1][name]) for name in runs[0])
+    with pytest.raises(RuntimeError), lag_profiles._torch_threads(1):
+        raise RuntimeError
+    assert torch.get_num_threads() == threads
