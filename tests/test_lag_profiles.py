@@ -11,6 +11,7 @@ from learnability.cells import make_cell
 from learnability.effective_lr import gate_product_profile
 from learnability.experiments import lag_profiles
 from learnability.timescales import retention_trajectory
+from learnability.training import torch_threads
 
 
 def reference_diagnostics(cell, xs, config, seed):
@@ -50,12 +51,12 @@ def test_training_on_one_thread_gives_the_same_weights_and_restores_the_threads(
     runs = []
     for count in (1, 2):
         model = training.build_model("multi", "adding", 2, 8, 3, bias=False)
-        with lag_profiles._torch_threads(count):
+        with torch_threads(count):
             assert torch.get_num_threads() == count
             runs.append(training.train(model, "adding", steps=3, batch=8, T=10, optimizer="sgd", lr=1e-2, seed=3,
                                        checkpoints=(3,))[0][3])
         assert torch.get_num_threads() == threads
     assert all(torch.equal(runs[0][name], runs[1][name]) for name in runs[0])
-    with pytest.raises(RuntimeError), lag_profiles._torch_threads(1):
+    with pytest.raises(RuntimeError), torch_threads(1):
         raise RuntimeError
     assert torch.get_num_threads() == threads

@@ -148,7 +148,7 @@ class Cell(nn.Module):
 
     # ----- candidate phi(LN(z)) and its derivative ----------------------------------------------------
     def _candidate(self, z: Tensor) -> Tensor:
-        """phi(a) with a = LN(z) = gamma (z - mean(z)) / sqrt(var(z) + eps) + beta (eq-layernorm), or a = z."""
+        """phi(a) with a = LN(z) = gamma (z - mean(z)) / sqrt(var(z) + eps) + beta (eq-jac-layernorm), or a = z."""
         if self.layer_norm:
             z = nn.functional.layer_norm(z, (self.hidden_size,), self.ln_weight, self.ln_bias, LN_EPS)
         return torch.tanh(z)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -35,6 +37,21 @@ class SequenceModel(nn.Module):
 
     def forward(self, xs: Tensor) -> Tensor:
         return self.readout(self.cell.unroll(xs))
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` inside the block. Training steps these small cells (n <= 128,
+    batches of 64-512) one time step at a time, op by op: a second OpenMP thread only adds synchronisation (measured
+    on 2 cores: about 10 % slower, and many times slower while another process runs), and one thread makes the
+    trained weights independent of the machine's core count (LayerNorm's backward sums its parameter gradients over
+    the threads' row blocks)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def training_forward(model: SequenceModel, xs: Tensor) -> Tensor:

@@ -14,8 +14,6 @@ together (book/errata.md): "gate_term" (phi(a_t) - h_t in the gate term), "rever
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -25,7 +23,7 @@ from tqdm import tqdm
 from .. import errata, tasks
 from ..effective_lr import gate_product_profile
 from ..timescales import retention_trajectory
-from ..training import build_model, train
+from ..training import build_model, torch_threads, train
 from ..transport import iter_transport_by_lag, jacobians, lag_medians, lag_profile
 from . import Preset
 from .cache import cached
@@ -105,19 +103,6 @@ def _diagnostics(cell, xs: torch.Tensor, config: Config, seed: int) -> tuple[dic
     return profiles, gate_product_profile(retention, config.max_lag), update
 
 
-@contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``count`` inside the block. Training steps these small cells (n <= 64, batch 64)
-    one time step at a time, op by op: a second OpenMP thread only adds synchronisation (measured on 2 cores: about
-    10 % slower, and many times slower while another process runs) and the trained weights are bit-identical."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def compute(config: Config) -> Result:
     profile = {(k, v): [] for k in config.kinds for v in config.variants}
     update = {(k, v): [] for k in config.kinds for v in config.variants}
@@ -128,7 +113,7 @@ def compute(config: Config) -> Result:
         for seed in tqdm(config.seeds, desc=f"S1 {kind}", leave=False, disable=None):
             # train in float32 (5x faster here), evaluate Jacobian products in float64 on a copy of the weights
             model = build_model(kind, config.task, config.inputs, config.hidden, seed, bias=False, **options)
-            with _torch_threads(1):
+            with torch_threads(1):
                 saved, loss = train(model, config.task, steps=config.steps, batch=config.batch, T=config.T,
                                     optimizer="sgd", lr=config.lr, seed=seed, checkpoints=config.checkpoints)
             model = build_model(kind, config.task, config.inputs, config.hidden, seed, bias=False,

@@ -46,7 +46,7 @@ from ..cells import make_cell
 from ..diagnostics import matched_samples
 from ..effective_lr import (lstm_code_diagonals, lstm_code_windows, trajectory_diagonals, transport_diagonal_windows,
                             window_envelope, windows)
-from ..training import OPTIMIZERS, SequenceModel, training_forward
+from ..training import OPTIMIZERS, SequenceModel, torch_threads, training_forward
 from . import Preset
 from .cache import cached, cached_piece
 
@@ -437,8 +437,9 @@ def _one(config: Config, spec: tuple, threads: int | None) -> tuple[tuple, dict]
             found = diagnose(config, snapshot, opt_snapshot if step > 0 else None, optimizer, lr, seed)
             stages.update({fraction: found for fraction in marks[step]})
 
-    model, opt = train_model(config, architecture, optimizer, lr, n_train, seed, progress=config.n_jobs == 1,
-                             before_step=checkpoint)
+    with torch_threads(1):
+        model, opt = train_model(config, architecture, optimizer, lr, n_train, seed, progress=config.n_jobs == 1,
+                                 before_step=checkpoint)
     return (architecture, optimizer, n_train, seed), {**diagnose(config, model, opt, optimizer, lr, seed),
                                                       "stages": stages}
 
