@@ -354,3 +354,17 @@ def test_threaded_runs_equal_sequential_runs(tmp_path, monkeypatch):
     for key, run in sequential.runs.items():
         np.testing.assert_allclose(threaded.runs[key]["psi"][0], run["psi"][0], rtol=1e-10)
         np.testing.assert_allclose(threaded.runs[key]["f_first"], run["f_first"], rtol=1e-10)
+
+
+def test_peer_configurations_are_the_authors_sizes():
+    """bench/bench_peers.py compares like with like: the authors' medium run and their S1 run."""
+    from learnability import benchmarks
+
+    pipe = benchmarks.peer_pipeline_config()
+    assert (pipe.T, pipe.D, pipe.H, pipe.n_train, pipe.n_diag, pipe.epochs, pipe.batch) == (256, 16, 64, 512, 512, 10,
+                                                                                              128)
+    assert pipe.architectures == ("ConstGate", "SharedGate", "DiagGate") and len(pipe.lag_grid) == 32
+    assert pipe.task_lags == (16, 32, 64, 128) and min(pipe.lag_grid) == 4 and max(pipe.lag_grid) == 128
+    s1 = benchmarks.peer_s1_config()
+    assert (s1.T, s1.hidden, s1.inputs, s1.steps, s1.checkpoints, s1.probe, s1.max_lag, s1.kinds) == (
+        80, 64, 4, 200, (0, 100, 200), 12, 79, ("multi",))

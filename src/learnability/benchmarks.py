@@ -285,10 +285,10 @@ def peer_pipeline_config():
                    n_jobs=2)
 
 
-def peer_pipeline() -> dict[str, float]:
+def peer_pipeline() -> dict[str, dict[str, float]]:
     """The pipeline run of :func:`peer_pipeline_config`, then per architecture the per-lag tail index and the measured
-    window H_N (calibrated estimator, threshold 5, N = n_diag): what the authors' script computes. Returns the windows
-    (the caller times the whole process)."""
+    window H_N (calibrated estimator, threshold 5, N = n_diag): what the authors' script computes. Returns, per
+    architecture, H_N and the median tail index (the caller times the whole process)."""
     import joblib
 
     from .experiments import window_pipeline as wp
@@ -299,8 +299,9 @@ def peer_pipeline() -> dict[str, float]:
     out = {}
     for architecture in result.config.architectures:
         run = main_run(result, architecture)
-        estimates(run, 5.0)
-        out[architecture] = float(horizons(run, [result.config.n_diag], 5.0)[0])
+        est = estimates(run, 5.0)
+        out[architecture] = {"H_N": float(horizons(run, [result.config.n_diag], 5.0, est=est)[0]),
+                             "alpha": float(np.median(est["alpha"]))}
     return out
 
 
