@@ -28,6 +28,8 @@ def test_run_experiment_and_unknown_name(tmp_path):
     assert "'stable_means'" in out.stderr and "'lag_profiles'" in out.stderr
     out = run("run", "stable_means", "--scale", "huge")
     assert out.returncode == 2 and "invalid choice" in out.stderr
+    out = run("run", "stable_means", "--scale", "medium")
+    assert out.returncode != 0 and "has no medium scale" in out.stderr
 
 
 def test_jacobians_prints_a_passing_table():

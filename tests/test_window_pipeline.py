@@ -368,3 +368,50 @@ def test_peer_configurations_are_the_authors_sizes():
     s1 = benchmarks.peer_s1_config()
     assert (s1.T, s1.hidden, s1.inputs, s1.steps, s1.checkpoints, s1.probe, s1.max_lag, s1.kinds) == (
         80, 64, 4, 200, (0, 100, 200), 12, 79, ("multi",))
+
+
+def test_medium_preset_is_the_scale_the_chapters_execute():
+    """The issue's medium scale: T >= 256, lags to >= 64, >= 4096 diagnostic sequences, >= 3 seeds, every
+    architecture, diagnosed at initialisation too; no optimizer or retraining sweep (those stay at book scale)."""
+    medium, book = wp.Config.medium(), wp.Config.book()
+    assert medium.T >= 256 and max(medium.lag_grid) >= 64 and medium.n_diag >= 4096 and len(medium.seeds) >= 3
+    assert medium.architectures == tuple(wp.ARCHITECTURES) and 0.0 in medium.stages
+    assert medium.sweep_optimizers == (medium.optimizer,) and medium.retrain_N == ()
+    assert len(wp.specs(medium)) == len(medium.architectures) * len(medium.seeds)
+    assert (medium.H, medium.D, wp.total_steps(medium)) == (book.H, book.D, wp.total_steps(book))
+
+
+def test_permutation_p_is_exact():
+    assert wa.permutation_p([1, 2, 3], [4, 5, 6]) == pytest.approx(1 / 20)     # the smallest value for 3 vs 3
+    assert wa.permutation_p([4, 5, 6], [1, 2, 3]) == 1.0
+    assert wa.permutation_p([128, 128], [128, 128]) == 1.0                      # ties: no evidence
+    assert wa.permutation_p([1, 2], [2, 3]) == pytest.approx(2 / 6)            # the two {2, 3} of the C(4, 2) splits
+    with pytest.raises(ValueError, match="non-empty"):
+        wa.permutation_p([], [1.0])
+
+
+def synthetic_result(signals: dict[str, float], seeds=(1, 2, 3)) -> wp.Result:
+    """A Result whose runs obey the theory (:func:`synthetic_run`) with one signal constant per architecture."""
+    config = tiny(architectures=tuple(signals), seeds=seeds)
+    runs = {(a, config.optimizer, config.n_train, s): synthetic_run(c, n=4096, seed=10 * k + s)
+            for k, (a, c) in enumerate(signals.items()) for s in seeds}
+    return wp.Result(config, runs)
+
+
+def test_ordering_test_and_law_summary_on_results_with_a_known_answer():
+    """A planted ordering is detected at the smallest p three seeds allow, a reversed one is not; the law's
+    exponent is recovered over seeds with an interval containing 1, and one seed is refused."""
+    result = synthetic_result({"ConstGate": 0.1, "DiagGate": 2.0, "GRU": 0.02})
+    rows = {r["architecture"]: r for r in wa.ordering_test(result, 5.0, N=300)}
+    assert rows["DiagGate"]["H_300"] > rows["DiagGate"]["H_300 (ConstGate)"]
+    assert rows["DiagGate"]["p (wider)"] == pytest.approx(0.05) and rows["GRU"]["p (wider)"] >= 0.5
+    summary = {r["architecture"]: r for r in wa.law_summary_rows(result, 5.0)}
+    for arch in ("ConstGate", "DiagGate"):
+        low, high = (float(v) for v in summary[arch]["gamma 95% (seeds)"].strip("[]").split(","))
+        assert low <= 1 <= high and abs(summary[arch]["gamma"] - 1) < 0.1 and summary[arch]["misfit (median)"] < 2
+    assert summary["DiagGate"]["seeds with 1 in gamma's interval"] >= 2
+    one = synthetic_result({"ConstGate": 0.1, "DiagGate": 2.0}, seeds=(1,))
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        wa.ordering_test(one, 5.0, N=300)
+    with pytest.raises(ValueError, match="not among"):
+        wa.ordering_test(result, 5.0, N=300, narrowest="LSTM")

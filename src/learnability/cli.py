@@ -40,13 +40,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for name in chapters(root):
         print(f"  {name}")
     from .experiments import EXPERIMENTS
-    from .provenance import experiment_run_times
+    from .provenance import NO_PRESET, SCALES, experiment_run_times
 
-    print("experiments (learnability run NAME [--scale book|full]); run times last measured on this machine:")
+    print("experiments (learnability run NAME [--scale book|full] (window_pipeline also medium)); run times last measured on this machine:")
     for row in experiment_run_times():
         description = EXPERIMENTS[row["experiment"]][1]
-        print(f"  {row['experiment']}: {description} (chapter {row['chapter']}; book: {row['book']}, "
-              f"full: {row['full']})")
+        times = ", ".join(f"{scale}: {row[scale]}" for scale in SCALES if row[scale] != NO_PRESET)
+        print(f"  {row['experiment']}: {description} (chapter {row['chapter']}; {times})")
     return 0
 
 
@@ -81,7 +81,7 @@ def _with_seeds(config, text: str | None, name: str):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    """Run (or load from the cache) one experiment at book or full scale; optionally copy the result to --out."""
+    """Run (or load from the cache) one experiment at book, medium or full scale; optionally copy the result to --out."""
     import time
 
     from .experiments import load
@@ -91,6 +91,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         module = load(args.name)
     except ValueError as err:
         raise SystemExit(f"learnability: {err}") from None
+    if not hasattr(module.Config, args.scale):
+        raise SystemExit(f"learnability: experiment {args.name!r} has no {args.scale} scale; it has book and full "
+                         "(medium: window_pipeline only)")
     config = _with_seeds(getattr(module.Config, args.scale)(), args.seeds, args.name)
     if args.device == "cuda":
         import torch
@@ -172,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_list)
     p = sub.add_parser("run", help="run one experiment (cached by config and package source)")
     p.add_argument("name", help="experiment name, as `learnability list` prints it")
-    p.add_argument("--scale", choices=("book", "full"), default="book", help="book (CPU, minutes) or full (paper size)")
+    p.add_argument("--scale", choices=("book", "medium", "full"), default="book",
+                   help="book (CPU, minutes), medium (window_pipeline only: what its chapters execute) or full "
+                        "(paper size)")
     p.add_argument("--force", action="store_true", help="recompute even if a cached result exists")
     p.add_argument("--seeds", help="comma-separated seeds replacing the preset's, e.g. 0,1,2")
     p.add_argument("--out", type=Path, help="also copy the result (a pickle) into this folder")

@@ -47,17 +47,25 @@ def environment() -> list[dict[str, str]]:
     return [{"item": k, "value": v} for k, v in rows]
 
 
+SCALES = ("book", "medium", "full")     # presets an experiment's Config may define (medium: window_pipeline only)
+NO_PRESET = "-"
+
+
 def seeds() -> list[dict[str, str]]:
-    """Rows (experiment, book seeds, full seeds): the seed fields of every experiment's two presets."""
+    """Rows (experiment, book, medium, full): the seed fields of every preset an experiment defines (``NO_PRESET``
+    where it has none)."""
     rows = []
     for name in EXPERIMENTS:
         module = load(name)
-        cells = {}
-        for scale in ("book", "full"):
+        row = {"experiment": name}
+        for scale in SCALES:
+            if not hasattr(module.Config, scale):
+                row[scale] = NO_PRESET
+                continue
             config = getattr(module.Config, scale)()
             fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if "seed" in f.name}
-            cells[scale] = ", ".join(f"{k} = {v}" for k, v in fields.items()) or "none (deterministic)"
-        rows.append({"experiment": name, "book": cells["book"], "full": cells["full"]})
+            row[scale] = ", ".join(f"{k} = {v}" for k, v in fields.items()) or "none (deterministic)"
+        rows.append(row)
     return rows
 
 
@@ -68,15 +76,18 @@ def _seconds(value: float | None) -> str:
 
 
 def experiment_run_times() -> list[dict[str, object]]:
-    """Rows (experiment, chapter, book, full, measured): the last wall time this machine recorded (in the result
-    cache's ``timings.json``) for each experiment's book and full preset, or "not run here"."""
+    """Rows (experiment, chapter, book, medium, full, measured): the last wall time this machine recorded (in the
+    result cache's ``timings.json``) for each preset the experiment defines, "not run here", or ``NO_PRESET``."""
     table = run_times()
     rows = []
     for name, (_, _, chapter) in EXPERIMENTS.items():
         module = load(name)
         row: dict[str, object] = {"experiment": name, "chapter": chapter}
         finished = []
-        for scale in ("book", "full"):
+        for scale in SCALES:
+            if not hasattr(module.Config, scale):
+                row[scale] = NO_PRESET
+                continue
             entry = table.get(config_key(name, getattr(module.Config, scale)()))
             row[scale] = _seconds(entry["seconds"] if entry else None)
             if entry:

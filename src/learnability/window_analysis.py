@@ -144,6 +144,87 @@ def ordering_rows(result, threshold: float, N: float) -> list[dict]:
     return sorted(rows, key=lambda r: -r[f"H_{N:g}"])
 
 
+def _seeds_needed(result, what: str) -> None:
+    if len(result.config.seeds) < 2:
+        raise ValueError(f"{what} needs a result with at least 2 seeds (the medium preset has 3); this one has "
+                         f"{len(result.config.seeds)}")
+
+
+def permutation_p(low: Sequence[float], high: Sequence[float]) -> float:
+    """One-sided exact permutation p-value for "``high`` lies above ``low``": the fraction of all relabellings of
+    the pooled values into groups of the same sizes whose difference of means is at least the observed one. Valid
+    with ties (saturated windows tie at the grid's edge); the smallest attainable value is 1 / C(n_low + n_high,
+    n_high), 0.05 for three seeds against three."""
+    from itertools import combinations
+
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    if low.ndim != 1 or high.ndim != 1 or low.size < 1 or high.size < 1 or not (
+            np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        raise ValueError("low and high must be non-empty 1-D arrays of finite values")
+    pooled, k = np.concatenate([low, high]), high.size
+    observed = high.mean() - low.mean()
+    total = pooled.sum()
+    stats = [(pooled[list(c)].sum() / k) - (total - pooled[list(c)].sum()) / low.size
+             for c in combinations(range(pooled.size), k)]
+    return float(np.mean(np.array(stats) >= observed - 1e-12))
+
+
+def ordering_test(result, threshold: float, N: float, narrowest: str = "ConstGate", contiguous: bool = False
+                  ) -> list[dict]:
+    """The architecture ordering the theory predicts (claim 10 of our notes: ``narrowest``, with one time scale,
+    has the smallest window), tested seed by seed: for every other architecture, the seeds' measured H_N at ``N``
+    (:func:`horizons`) against those of ``narrowest`` by the one-sided exact permutation test of
+    :func:`permutation_p` (alternative: the other architecture's window is wider). Rows: the two seed means and
+    the p-value."""
+    _seeds_needed(result, "the ordering test")
+    c = result.config
+    if narrowest not in c.architectures:
+        raise ValueError(f"{narrowest!r} is not among the result's architectures {list(c.architectures)}")
+
+    def H(arch: str) -> np.ndarray:
+        return np.array([horizons(main_run(result, arch, s), [N], threshold, contiguous)[0] for s in c.seeds],
+                        dtype=float)
+
+    base = H(narrowest)
+    rows = []
+    for arch in c.architectures:
+        if arch != narrowest:
+            other = H(arch)
+            rows.append({"architecture": arch, f"H_{N:g}": float(other.mean()),
+                         f"H_{N:g} ({narrowest})": float(base.mean()), "p (wider)": permutation_p(base, other)})
+    return rows
+
+
+def law_summary_rows(result, threshold: float, level: float = 0.95) -> list[dict]:
+    """One row per architecture over the seeds: the mean of gamma_hat (the signal law's exponent, predicted 1) and
+    of the master slope (predicted 1) with Student-t intervals at ``level`` over seeds, how many seeds' profile
+    intervals on gamma contain 1, and the median misfit (about 1 when the law's shape holds, :func:`law_fit`)."""
+    from scipy.stats import t as student
+
+    _seeds_needed(result, "a summary over seeds")
+    c = result.config
+    q = float(student.ppf(0.5 + level / 2, len(c.seeds) - 1))
+
+    def interval(values: list[float]) -> tuple[float, str]:
+        v = np.asarray(values, dtype=float)
+        v = v[np.isfinite(v)]                     # the master slope is NaN where < 3 lags are detectable
+        if v.size < 2:
+            return float(v.mean()) if v.size else float("nan"), "fewer than 2 seeds with a value"
+        half = q * v.std(ddof=1) / np.sqrt(v.size)
+        return float(v.mean()), f"[{v.mean() - half:.2f}, {v.mean() + half:.2f}]"
+
+    rows = []
+    for arch in c.architectures:
+        fits = [law_fit(main_run(result, arch, s), threshold) for s in c.seeds]
+        gamma, gamma_ci = interval([f["gamma"] for f in fits])
+        slope, slope_ci = interval([f["slope"] for f in fits])
+        rows.append({"architecture": arch, "seeds": len(fits), "gamma": gamma, f"gamma {level:.0%} (seeds)": gamma_ci,
+                     "seeds with 1 in gamma's interval": sum(f["gamma_low"] <= 1 <= f["gamma_high"] for f in fits),
+                     "master slope": slope, f"slope {level:.0%} (seeds)": slope_ci,
+                     "misfit (median)": float(np.median([f["misfit"] for f in fits]))})
+    return rows
+
+
 def envelope_rows(result) -> list[dict]:
     """One row per architecture: agreement of the first-order envelope with the exact transport diagonal (same
     sequences), best regime of the first-order envelope by AIC, its exponential tau and power-law beta."""

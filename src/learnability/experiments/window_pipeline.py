@@ -60,7 +60,8 @@ _FORWARD_AD = threading.Lock()   # forward-mode AD levels are global to a proces
 @dataclass(frozen=True)
 class Config(Preset):
     """Defaults are the full scale: the paper's C1 settings (T = 1024, D = 16, H = 128, lags 32..256, AdamW 1e-3,
-    750 epochs of batch 512, clip 1.0, 5 seeds); :meth:`book` is the CI-sized preset."""
+    750 epochs of batch 512, clip 1.0, 5 seeds); :meth:`book` is the CI-sized preset (it carries the optimizer and
+    retraining sweeps) and :meth:`medium` the scale the measured chapters execute for the architectures."""
 
     T: int = 1024
     D: int = 16
@@ -143,6 +144,18 @@ class Config(Preset):
                        epochs=50, batch=64, seeds=(212,), lag_grid=tuple(range(1, 41)), exact_sequences=32,
                        exact_stride=1, pair_sequences=256, diag_batch=256, sweep_lrs=(1e-2, 0.3, 0.03, 1e-2), retrain_N=(8, 32, 128),
                        n_jobs=2)
+
+    @classmethod
+    def medium(cls) -> "Config":
+        """The scale the book's measured chapters execute (between book and full): the architectures only, no
+        optimizer or retraining sweep (those stay at :meth:`book`). T = 256, task lags 8..64 (the paper's
+        coefficients), lags 4..128 in steps of 4, 4096 diagnostic sequences, three seeds, the book's network (D = 4,
+        H = 16) and optimisation (400 AdamW steps of batch 64 on 512 sequences), diagnosed at initialisation, after
+        10 % of training and at the end."""
+        book = cls.book()
+        return replace(book, T=256, task_lags=(8, 16, 32, 48, 64), n_diag=4096, seeds=(212, 1001, 2002),
+                       lag_grid=tuple(range(4, 129, 4)), exact_sequences=16, exact_stride=4, pair_sequences=64,
+                       sweep_optimizers=(book.optimizer,), sweep_lrs=(book.lr,), retrain_N=())
 
 
 @dataclass
