@@ -67,12 +67,37 @@ def test_run_with_seeds_and_out(tmp_path):
     out = subprocess.run(base + ["--seeds", "3", "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
                          text=True, env=env)
     assert out.returncode == 0, out.stderr
-    with (tmp_path / "out" / "stable_means-book.pkl").open("rb") as fh:
-        assert pickle.load(fh).config.seed == 3
+    out = subprocess.run(base + ["--seeds", "4", "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
+                         text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    copies = sorted((tmp_path / "out").glob("stable_means-book-*.pkl"))
+    assert len(copies) == 2                                            # another config: another file, no overwrite
+    seeds = set()
+    for path in copies:
+        with path.open("rb") as fh:
+            seeds.add(pickle.load(fh).config.seed)
+    assert seeds == {3, 4}
     bad = subprocess.run(base + ["--seeds", "1,x"], cwd=ROOT, capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and "comma-separated integers" in bad.stderr
     two = subprocess.run(base + ["--seeds", "1,2"], cwd=ROOT, capture_output=True, text=True, env=env)
     assert two.returncode != 0 and "takes one seed" in two.stderr
+
+
+def test_show_config_and_set():
+    shown = run("run", "stable_means", "--set", "reps=200", "--set", "alphas=(1.5, 2)", "--set", "est_reps=3",
+                "--show-config")
+    assert shown.returncode == 0, shown.stderr
+    assert "  reps = 200" in shown.stdout and "  alphas = (1.5, 2)" in shown.stdout and "  seed = 0" in shown.stdout
+    single = run("run", "stable_means", "--set", "methods=ecf", "--show-config")
+    assert "  methods = ('ecf',)" in single.stdout                    # one value for a tuple field: a 1-tuple
+    medium = run("run", "window_pipeline", "--scale", "medium", "--set", "T=300", "--show-config")
+    assert medium.returncode == 0 and "  T = 300" in medium.stdout and "  n_diag = 4096" in medium.stdout
+    unknown = run("run", "stable_means", "--set", "repz=7")
+    assert unknown.returncode != 0 and "no field 'repz'" in unknown.stderr and "reps" in unknown.stderr
+    malformed = run("run", "stable_means", "--set", "reps")
+    assert malformed.returncode != 0 and "FIELD=VALUE" in malformed.stderr
+    rejected = run("run", "window_pipeline", "--set", "lag_grid=(1, 500)", "--show-config")
+    assert rejected.returncode != 0 and "rejects" in rejected.stderr and "lag grid" in rejected.stderr
 
 
 def test_device_and_n_jobs_flags_fail_clearly_where_they_do_not_apply(tmp_path):

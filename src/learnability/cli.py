@@ -80,6 +80,45 @@ def _with_seeds(config, text: str | None, name: str):
     raise SystemExit(f"learnability: experiment {name!r} has no seeds to set")
 
 
+def _parse_value(text: str, current):
+    """A ``--set`` value as a Python literal (numbers, tuples, strings, True/False/None; a bare word is a string),
+    coerced to the type of the field's current value where that is unambiguous (a list to a tuple, an int to a
+    float)."""
+    import ast
+
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = text
+    if isinstance(current, tuple) and isinstance(value, (list, tuple)):
+        return tuple(value)
+    if isinstance(current, tuple) and not isinstance(value, tuple):
+        return (value,)
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _with_settings(config, settings: list[str] | None, name: str):
+    """``config`` with each ``FIELD=VALUE`` of ``settings`` applied (``--set``); a clear error for an unknown field,
+    a malformed setting or a value the experiment's config rejects."""
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    changes = {}
+    for setting in settings or ():
+        field, sep, text = setting.partition("=")
+        field = field.strip().replace("-", "_")
+        if not sep or not field:
+            raise SystemExit(f"learnability: --set takes FIELD=VALUE, e.g. --set T=128; got {setting!r}")
+        if field not in fields:
+            raise SystemExit(f"learnability: experiment {name!r} has no field {field!r}; its fields: "
+                             f"{', '.join(fields)} (see --show-config)")
+        changes[field] = _parse_value(text.strip(), fields[field])
+    try:
+        return dataclasses.replace(config, **changes) if changes else config
+    except (ValueError, TypeError) as err:
+        raise SystemExit(f"learnability: {name} rejects --set {' '.join(settings or ())}: {err}") from None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     """Run (or load from the cache) one experiment at book, medium or full scale; optionally copy the result to --out."""
     import time
@@ -102,13 +141,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise SystemExit("learnability: --device cuda asked for, but torch sees no CUDA device here")
     config = _with_option(config, "device", args.device, "--device", args.name)
     config = _with_option(config, "n_jobs", args.n_jobs, "--n-jobs", args.name)
+    config = _with_settings(config, args.set, args.name)
+    if args.show_config:
+        print(f"{args.name} ({args.scale} scale, with the options given):")
+        for field in dataclasses.fields(config):
+            print(f"  {field.name} = {getattr(config, field.name)!r}")
+        return 0
     start = time.perf_counter()
     module.run(config, force=args.force)
-    path = cache_dir() / args.name / f"{cache_key(args.name, config)}.pkl"
+    key = cache_key(args.name, config)
+    path = cache_dir() / args.name / f"{key}.pkl"
     print(f"{args.name} ({args.scale} scale): {time.perf_counter() - start:.1f} s; result cached at {path}")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        target = args.out / f"{args.name}-{args.scale}.pkl"
+        target = args.out / f"{args.name}-{args.scale}-{key[:12]}.pkl"    # the cache key: one file per config
         shutil.copyfile(path, target)
         print(f"copied to {target} (a pickled Result; load it with pickle.load)")
     return 0
@@ -184,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cpu", "cuda"), help="where torch runs (experiments with a device option)")
     p.add_argument("--n-jobs", type=_positive_int, help="parallel workers for sweeps over seeds/architectures "
                    "(joblib; experiments with an n_jobs option)")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override one field of the preset, e.g. "
+                   "--set T=128 --set 'architectures=(\"ConstGate\",)' (repeatable; fields: --show-config)")
+    p.add_argument("--show-config", action="store_true", help="print the configuration that would run, and exit")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("jacobians", help="check every cell's Jacobian: SymPy vs analytic vs autograd")
     p.add_argument("--layer-norm", action="store_true", help="cells with LayerNorm on the candidate")
