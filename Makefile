@@ -27,11 +27,13 @@ $(MATHJAX):
 	cp -r _build/mathjax/package/es5/output/chtml/fonts _static/mathjax/output/chtml/
 	cp _build/mathjax/package/LICENSE _static/mathjax/
 
-## book: execute every chapter and build _build/html (warnings are errors, a failing cell fails the build)
+## book: execute every chapter and build _build/html (warnings are errors, a failing cell fails the build; a failed
+## build ends with a summary of its problems: file, line, failed cell's exception or warning)
 book: $(STAMP) $(MATHJAX)
 	rm -rf _build/.doctrees _build/jupyter_execute
 	mkdir -p _build
-	set -o pipefail; $(BIN)/jupyter-book build . -n -W --keep-going 2>&1 | tee _build/build.log
+	set -o pipefail; $(BIN)/jupyter-book build . -n -W --keep-going 2>&1 | tee _build/build.log \
+		|| { $(BIN)/python -m learnability.build_log _build/build.log; exit 1; }
 	cp _build/jupyter_execute/book/*.ipynb _build/html/book/   # executed notebooks, for the .ipynb download item
 
 ## test: the package's tests

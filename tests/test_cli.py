@@ -149,3 +149,50 @@ def test_chapter_alone_builds_one_page_with_the_bibliography(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "could not open bibtex file" not in out.stdout + out.stderr
     assert list((ROOT / "_build" / "chapters" / "p1_euler_gates").rglob("index.html"))
+
+
+TINY = """---
+jupytext:
+  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
+kernelspec: {display_name: Python 3, language: python, name: python3}
+---
+
+# Tiny
+
+```{code-cell} ipython3
+from myst_nb import glue
+glue("known", 3, display=False)
+```
+
+Glued: {glue:text}`known`.
+"""
+
+
+def _tiny_book(folder: Path, chapter: str) -> Path:
+    """A one-chapter book in ``folder`` with the repository's _config.yml and bibliography; its chapter source."""
+    import shutil
+
+    (folder / "book").mkdir(parents=True)
+    shutil.copy(ROOT / "_config.yml", folder)
+    shutil.copy(ROOT / "book" / "references.bib", folder / "book")
+    (folder / "_toc.yml").write_text("format: jb-book\nroot: book/tiny\n")
+    (folder / "book" / "tiny.md").write_text(chapter)
+    return folder / "book" / "tiny.md"
+
+
+def test_chapter_fails_like_make_book_and_says_where(tmp_path):
+    cmd = [sys.executable, "-m", "learnability.cli", "chapter", "tiny", "--alone"]
+    _tiny_book(tmp_path / "clean", TINY)
+    clean = subprocess.run(cmd, cwd=tmp_path / "clean", capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    _tiny_book(tmp_path / "glue", TINY + "\nA typo: {glue:text}`nonexistent-name`.\n")
+    typo = subprocess.run(cmd, cwd=tmp_path / "glue", capture_output=True, text=True)
+    assert typo.returncode == 1 and "build succeeded, 1 warning" in typo.stdout     # Jupyter Book alone: success
+    assert ("book/tiny.md:16: WARNING: No key 'nonexistent-name' found in glue data"
+            in typo.stderr.splitlines()[-1]), typo.stderr
+    raising = TINY + "\n```{code-cell} ipython3\n:tags: [hide-input]\nx = 1\n1 / (x - 1)\n```\n"
+    _tiny_book(tmp_path / "cell", raising)
+    cell = subprocess.run(cmd, cwd=tmp_path / "cell", capture_output=True, text=True)
+    assert cell.returncode != 0
+    assert cell.stderr.splitlines()[-1] == ("  book/tiny.md:16: code cell failed (its line 2): ZeroDivisionError: "
+                                            "division by zero"), cell.stderr

@@ -170,23 +170,58 @@ def _cmd_jacobians(args: argparse.Namespace) -> int:
     return 0 if worst < 1e-10 else 1
 
 
+def _run_logged(cmd: list[str], cwd: Path) -> tuple[int, str]:
+    """Run ``cmd`` in ``cwd``, its output (stdout and stderr) shown as it comes; its exit status and that output."""
+    print(" ".join(cmd), flush=True)
+    with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace") as process:
+        lines = []
+        for line in process.stdout:
+            sys.stdout.write(line)
+            lines.append(line)
+    sys.stdout.flush()
+    return process.returncode, "".join(lines)
+
+
+def _judge_build(code: int, log: str, sources: dict[str, str], root: Path, elsewhere: set[str]) -> int:
+    """0 when the build succeeded and its log reports no problem but unresolved references to ``elsewhere``
+    (targets outside the build); otherwise 1 (or the build's own non-zero status), after a summary on stderr."""
+    from .build_log import excusable, problems, summary
+
+    found = problems(log, sources)
+    left = [problem for problem in found if not excusable(problem, elsewhere)]
+    if len(found) > len(left):
+        print(f"learnability: excused {len(found) - len(left)} warning(s) about references into chapters this build "
+              "left out (`make book` resolves them)")
+    if code == 0 and not left:
+        return 0
+    print("\nlearnability: the chapter failed, as `make book` (-W: warnings are errors) would fail on it\n"
+          + (summary(left, root) if left else f"jupyter-book exited with status {code}; see its log above"),
+          file=sys.stderr)
+    return code or 1
+
+
 def _cmd_chapter(args: argparse.Namespace) -> int:
-    """Re-execute one chapter. Into the built book when there is one (``make book`` ran): the chapter's source is
-    touched and Jupyter Book rebuilds incrementally, so Sphinx re-reads and myst-nb re-executes only that chapter
-    (and any other whose source changed since the last build); its page and executed notebook in _build/html are
-    replaced. Otherwise, or with ``--alone``: a one-page build into _build/chapters/NAME."""
+    """Re-execute one chapter, as strictly as ``make book`` (a warning fails it). Into the built book when there is
+    one (``make book`` ran): the chapter's source is touched and Jupyter Book rebuilds incrementally, so Sphinx
+    re-reads and myst-nb re-executes only that chapter (and any other whose source changed since the last build);
+    its page and executed notebook in _build/html are replaced; every warning counts. Otherwise, or with ``--alone``:
+    a one-page build into _build/chapters/NAME, where warnings about references to other chapters (and to the
+    bibliography, a page of its own) are expected and excused. A failure ends with a summary: file, line, what."""
+    from .build_log import book_sources, defined_targets
+
     root = _book_root()
     names = chapters(root)
     if args.name not in names:
         raise SystemExit(f"learnability: unknown chapter {args.name!r}; chapters: {', '.join(names)}")
     jb = shutil.which("jupyter-book") or str(Path(sys.executable).with_name("jupyter-book"))
-    source = root / "book" / f"{args.name}.md"
+    source = (root / "book" / f"{args.name}.md").absolute()
+    sources = book_sources(root)
     built = (root / "_build" / ".doctrees").is_dir() and (root / "_build" / "html" / "index.html").is_file()
     if built and not args.alone:
         source.touch()
-        cmd = [jb, "build", str(root), "-n", "--keep-going"]
-        print(" ".join(cmd))
-        code = subprocess.call(cmd, cwd=root)
+        code, log = _run_logged([jb, "build", str(root), "-n", "--keep-going"], root)
+        code = _judge_build(code, log, sources, root, elsewhere=set())
         executed = root / "_build" / "jupyter_execute" / "book" / f"{args.name}.ipynb"
         if code == 0 and executed.is_file():
             shutil.copy(executed, root / "_build" / "html" / "book")
@@ -195,12 +230,16 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
     out = root / "_build" / "chapters" / args.name
     out.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((root / "_config.yml").read_text())
-    config["bibtex_bibfiles"] = [str(root / p) for p in config.get("bibtex_bibfiles", [])]   # paths from the root
+    bibfiles = [root / p for p in config.get("bibtex_bibfiles", [])]
+    config["bibtex_bibfiles"] = [str(p) for p in bibfiles]   # paths from the root
     (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [jb, "build", str(source), "--path-output", str(out), "--config", str(out / "_config.yml")]
     print(("no built book in _build (run `make book` once to rerun chapters into it); " if not built else "")
-          + "building this chapter alone (links to other chapters stay unresolved):\n" + " ".join(cmd))
-    return subprocess.call(cmd, cwd=root)
+          + "building this chapter alone (references to other chapters stay unresolved):")
+    code, log = _run_logged([jb, "build", str(source), "--path-output", str(out), "--config",
+                             str(out / "_config.yml"), "--all", "-n"], root)
+    elsewhere = defined_targets([text for path, text in sources.items() if path != str(source)],
+                                [p.read_text() for p in bibfiles], [n for n in names if n != args.name])
+    return _judge_build(code, log, sources, root, elsewhere)
 
 
 def _positive_int(text: str) -> int:
