@@ -94,10 +94,15 @@ def test_part3_experiments_tiny_runs(tmp_path, monkeypatch):
     t50 = {r["s0"]: r["t50_gd"] for r in li.escape}
     assert t50[0.01] - t50[0.1] == pytest.approx(1.3 * np.log(10), rel=0.1)    # eq-escape-time per decade
     assert li.stiffness["runs"][0.8]["loss"][-1] < li.stiffness["runs"][1.25]["loss"][-1]
+    (finite,) = li.sigmas                                                         # eq-escape-sigma at sigma = 0.1
+    assert finite["t50"]["theory"] == pytest.approx(finite["t50"]["gd"], rel=0.1)
+    assert finite["theory"]["shift"] < 0 and finite["t50"]["theory"] < finite["t50"]["ode"]
     rl = rich_lazy.run(dataclasses.replace(rich_lazy.Config.book(), N=60, seeds=(0,), sigmas=(0.5,),
                                            c_grid=(0.25, 0.75), regime_N=12, regime_sigmas=(0.1, 0.9), t_max=4.0))
     loss = rl.rel_loss[0.5][0, :, rich_lazy.Config().times.index(1000.0)]
     assert loss[1] < 1e-3 < loss[0]                                             # inside learns, outside lags
+    assert rl.scaled["top"][-1] < 0.9                                           # s0 = sigma: no outlier
+    assert rl.scaled["u_norm0"] == pytest.approx(0.9, rel=0.5) and rl.regimes[0.9]["u_norm0"] < 0.03
     osc = oscillator.run(dataclasses.replace(oscillator.Config.book(), N=10, t_max=180.0, multi_t=5.0))
     assert np.sort_complex(osc.pair["reduced"]["eigenvalues"][-1]) == pytest.approx([0.7 - 2j, 0.7 + 2j], abs=1e-3)
     assert np.abs(osc.pair["zero_bulk"]["loss"] - osc.pair["reduced"]["loss"]).max() < 0.02

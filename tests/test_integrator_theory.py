@@ -163,3 +163,55 @@ def test_rkhs_series_and_the_lazy_kernel_at_large_n():
     mean, se = values.mean(0), values.std(0, ddof=1) / np.sqrt(len(values))
     theory = np.array([it.lazy_kernel(s, s2, sigma) for s, s2 in pairs])
     assert np.all(np.abs(mean - theory) < 4 * se + 1e-3 * theory)
+
+
+def test_lazy_kernel_derived_from_the_moments_is_the_bessel_form():
+    K = it.lazy_kernel_series()
+    s_, sp_, sigma_ = sorted(K.free_symbols, key=str)
+    for s, s2, sigma in [(0.5, 0.5, 0.5), (1.0, 2.0, 0.3), (3.0, 0.7, 0.9)]:
+        value = float(K.subs({s_: s, sp_: s2, sigma_: sigma}))
+        assert value == pytest.approx(it.lazy_kernel(s, s2, sigma), rel=1e-12)
+    sigma, N = 0.5, 1000                       # eq-lazy-moments: matched powers only, sigma^{2k}
+    u, _, W = ld.init_network(N, sigma, 1.0, seed=7)
+    u /= np.linalg.norm(u)
+    powers = [u, W @ u, W @ W @ u]
+    gram = np.array([[a @ b for b in powers] for a in powers])
+    assert np.abs(gram - np.diag(sigma ** (2 * np.arange(3)))).max() < 0.05
+
+
+def test_outlier_birth_condition_against_sampled_rank_one_perturbations():
+    birth = it.outlier_birth()
+    assert birth["g"] == 1 / it.z and birth["outlier"] == it.theta
+    sigma, N = 0.5, 600
+    _, _, W0 = ld.init_network(N, sigma, 1.0, seed=1)
+    e = np.random.default_rng(2).normal(size=N)
+    e /= np.linalg.norm(e)
+    for theta in (-0.8, 0.65, 0.9):            # |theta| > sigma: an outlier at theta
+        eigs = np.linalg.eigvals(W0 + theta * np.outer(e, e))
+        spread = sigma / np.sqrt(N * (1 - sigma**2 / theta**2))   # sd of sum_k e^T W0^k e / theta^(k-1)
+        assert np.min(np.abs(eigs - theta)) < 4 * spread
+        assert np.sum(np.abs(eigs) > sigma + 0.05) == 1
+    for theta in (-0.3, 0.35):                 # |theta| < sigma: none leaves the disk
+        assert np.abs(np.linalg.eigvals(W0 + theta * np.outer(e, e))).max() < sigma + 0.05
+
+
+def test_shifted_singular_edges_and_density_against_sampled_matrices():
+    edges = it.shifted_singular_edges()
+    assert sp.simplify(edges["critical"] - (2 * (1 - it.zeta**2) * it.m**2 + 3 * it.m + 1)) == 0
+    N, c = 800, 0.3
+    for sigma in (0.2, 0.5, 0.7):
+        _, _, W0 = ld.init_network(N, sigma, 1.0, seed=3)
+        sv = np.linalg.svd((1 + c) * np.eye(N) - W0, compute_uv=False)
+        lo, hi = (sigma * np.sqrt(float(e.subs(it.zeta, (1 + c) / sigma))) for e in edges["edges"])
+        assert sv.min() == pytest.approx(lo, rel=0.02) and sv.max() == pytest.approx(hi, rel=0.02)
+        w, q = it.shifted_singular_density((1 + c) / sigma)
+        assert q.sum() == pytest.approx(1.0, abs=1e-6)
+        assert np.sum(q * w) * sigma**2 == pytest.approx(np.mean(sv**2), rel=0.01)   # second moment
+        assert np.sum(q / w) / sigma**2 == pytest.approx(np.mean(sv**-2.0), rel=0.02)  # the rates' moment
+    with pytest.raises(ValueError, match="zeta > 1"):
+        it.shifted_singular_density(0.9)
+
+
+def test_linear_phase_mode_grows_at_the_singular_value():
+    s_R = sp.Symbol("s_R", positive=True)
+    assert it.linear_phase_mode() == sp.exp(it.kappa * s_R * it.t)

@@ -30,3 +30,18 @@ def test_sample_size_scatter_draws_points_and_theory_lines():
     x, y = line.get_xdata(), line.get_ydata()
     assert np.allclose(np.diff(np.log(y)) / np.diff(np.log(x)), -2.0)
     assert np.allclose(y, 5.0 * x ** -2.0)                      # the points lie on the theory line exactly
+
+
+def test_finite_sigma_draws_curves_and_times_and_checks_the_radii():
+    t = np.linspace(0.0, 5.0, 6)
+    curve = {"time": t, "loss": np.exp(-t)}
+    runs = [{"sigma": s, "seed": seed, "gd": curve, "ode": curve, "theory": curve,
+             "t50": {"gd": 1.0 + s, "ode": 1.0, "theory": 1.0 + s}, "t10": {"gd": 2.0, "ode": 2.0, "theory": 2.0}}
+            for s in (0.0, 0.5) for seed in (0, 1)]
+    fig = plots.finite_sigma(runs, shown=(0.5,), boundary=0.7)
+    left, right = fig.axes
+    assert len(left.get_lines()) == 3                          # GD, theory, ODE
+    gd_t50 = right.get_lines()[0]
+    assert list(gd_t50.get_ydata()) == [1.0, 1.0, 1.5, 1.5]    # every radius and seed
+    with pytest.raises(ValueError, match="no run at sigma"):
+        plots.finite_sigma(runs, shown=(0.3,), boundary=0.7)

@@ -76,3 +76,47 @@ def test_outlier_ode_fixed_point_for_several_targets():
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_linear_phase_and_escape_time_at_finite_sigma():
+    c, p0 = 0.3, 1e-4
+    t = np.array([0.0, 1.0, 3.0])
+    assert reduced.log_linear_phase(t, p0, c, 0.0) == pytest.approx(np.log(p0) + 2 * t / (1 + c), rel=1e-14)
+    assert reduced.log_linear_phase(t, p0, c, 1e-3) == pytest.approx(np.log(p0) + 2 * t / (1 + c), rel=1e-5)
+    N, sigma = 800, 0.5                        # the law against the singular values of one sampled W0
+    _, _, W0 = ld.init_network(N, sigma, 1.0, seed=4)
+    rates = 2 / np.linalg.svd((1 + c) * np.eye(N) - W0, compute_uv=False)
+    sampled = np.log(p0 * np.mean(np.exp(np.outer(t, rates)), axis=1))
+    assert reduced.log_linear_phase(t, p0, c, sigma) == pytest.approx(sampled, abs=0.03)
+    t0 = (1 + c) / 2 * np.log(1 / p0)
+    assert reduced.escape_time_sigma(p0, c, 0.0) == pytest.approx(t0, rel=1e-14)
+    times = [reduced.escape_time_sigma(p0, c, s) for s in (0.1, 0.3, 0.5)]
+    assert t0 > times[0] > times[1] > times[2]     # a larger bulk escapes earlier
+    curve = reduced.finite_sigma_loss(p0, c, 0.5, 10.0)
+    ode = reduced.outlier_ode(p0, 0.0, c, 10.0)
+    assert ld.time_to_fraction(curve["time"], curve["loss"]) == pytest.approx(
+        ld.time_to_fraction(ode["time"], ode["loss"]) + curve["shift"], abs=0.06)
+
+
+def test_finite_sigma_theory_predicts_the_escape_of_gradient_descent():
+    """At sigma = 0.5 the sigma -> 0 ODE escapes ~50 % too late; the finite-sigma theory is within 10 %."""
+    c, sigma = 0.3, 0.5
+    u0, v0, W0 = ld.init_network(60, sigma, 0.01, seed=0)
+    p0 = reduced.initial_conditions(u0, v0)["p0"]
+    gd = ld.gradient_descent(u0, v0, W0, c, lr=0.01, steps=700, record_every=5)
+    t_gd = ld.time_to_fraction(gd["time"], gd["loss"])
+    theory = reduced.finite_sigma_loss(p0, c, sigma, 7.0, n_points=141)
+    ode = reduced.outlier_ode(p0, 0.0, c, 9.0, n_points=181)
+    assert ld.time_to_fraction(theory["time"], theory["loss"]) == pytest.approx(t_gd, rel=0.1)
+    assert ld.time_to_fraction(ode["time"], ode["loss"]) > 1.3 * t_gd
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: reduced.log_linear_phase(1.0, 1e-4, [0.3, 0.5], 0.2), "one leaky mode"),
+    (lambda: reduced.log_linear_phase(1.0, 1e-4, 0.3, 0.2, kappa=-1.0), "one leaky mode"),
+    (lambda: reduced.log_linear_phase(1.0, 1e-4, 0.3, 1.5), "sigma < 1 \\+ c_star"),
+    (lambda: reduced.escape_time_sigma(2.0, 0.3, 0.2), "0 < p0 < kappa"),
+])
+def test_finite_sigma_bad_arguments_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

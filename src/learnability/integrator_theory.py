@@ -4,7 +4,8 @@ Every function derives its result from a definition (an integral, a gradient, a 
 the tests compare each with an independent numeric computation (the Gramian loss of
 :mod:`learnability.linear_dynamics`, the reduced ODEs of :mod:`learnability.reduced`, full gradient descent).
 Symbols: p residue, lam outlier eigenvalue, d = 1 - lam, c target decay rate, kappa target amplitude, omega target
-frequency, sigma bulk radius, p0 initial residue.
+frequency, sigma bulk radius, p0 initial residue; z a point of the complex plane, theta a rank-one strength, zeta a real
+shift, m a Stieltjes transform, w a squared singular value.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ p, lam, s, t = sp.symbols("p lambda s t", real=True)
 c, kappa, sigma, p0 = sp.symbols("c kappa sigma p_0", positive=True)
 omega = sp.symbols("omega", nonnegative=True)
 a, b = sp.symbols("a b", real=True)
+z, theta = sp.symbols("z theta")
+zeta, m, w = sp.symbols("zeta m w", positive=True)
+k_sum = sp.symbols("k", integer=True, nonnegative=True)
 x, y, al, be, ga = sp.symbols("x y alpha beta gamma", real=True)
 
 
@@ -174,7 +178,7 @@ def rkhs_norm() -> tuple[sp.Expr, sp.Expr]:
     sum_k ((1 - c)/sigma)^{2k}). The norm keeps SymPy's convergence condition: a Piecewise equal to
     sigma^2 / (sigma^2 - (1 - c)^2) where (1 - c)^2 / sigma^2 < 1 (|1 - c| < sigma, inside the bulk) and infinite
     elsewhere (the closed form alone would turn negative there)."""
-    k = sp.symbols("k", integer=True, nonnegative=True)
+    k = k_sum
     q = (1 - c) / sigma
     series = sp.simplify(sp.summation(q**k * sigma**k * s**k * sp.exp(-s) / sp.factorial(k), (k, 0, sp.oo)))
     summed = sp.summation(q ** (2 * k), (k, 0, sp.oo))
@@ -184,7 +188,83 @@ def rkhs_norm() -> tuple[sp.Expr, sp.Expr]:
     return series, sp.Piecewise((sp.simplify(closed), condition), (sp.oo, True))
 
 
+@lru_cache(maxsize=None)
+def lazy_kernel_series() -> sp.Expr:
+    """The N -> infinity read-out kernel derived (eq-lazy-kernel): expanding both exponentials,
+    K(s, s') = u^T e^{(W0 - I)^T s} e^{(W0 - I) s'} u = e^{-(s + s')} sum_{j,k} s^j s'^k / (j! k!) u^T (W0^T)^j W0^k u,
+    and with the moments u^T (W0^T)^j W0^k u -> delta_{jk} sigma^{2k} for |u| = 1 and W0 with iid N(0, sigma^2/N)
+    entries (eq-lazy-moments: only matched powers survive, each squared entry contributes sigma^2/N over N
+    indices), SymPy sums the double series to e^{-(s + s')} I_0(2 sigma sqrt(s s')). Symbols: s, s' = ``sp``."""
+    j = sp.symbols("j", integer=True, nonnegative=True)
+    s_prime = sp.symbols("s'", positive=True)
+    s_pos = sp.symbols("s", positive=True)
+    moment = sp.KroneckerDelta(j, k_sum) * sigma ** (2 * k_sum)
+    inner = sp.summation(s_pos**j / sp.factorial(j) * moment, (j, 0, sp.oo))
+    double = sp.summation(inner * s_prime**k_sum / sp.factorial(k_sum), (k_sum, 0, sp.oo))
+    return sp.exp(-(s_pos + s_prime)) * double
+
+
 def lazy_kernel(s_value: float, s_prime: float, sigma_value: float) -> float:
     """The N -> infinity read-out kernel u^T e^{A^T s} e^{A s'} u for |u| = 1 and W0 with iid N(0, sigma^2/N)
     entries: e^{-(s + s')} I_0(2 sigma sqrt(s s')) = sum_k phi_k(s) phi_k(s') (eq-lazy-kernel)."""
     return float(np.exp(-(s_value + s_prime)) * i0(2 * sigma_value * np.sqrt(s_value * s_prime)))
+
+
+def outlier_birth() -> dict[str, sp.Expr]:
+    """The outlier of W0 + theta e e^T (eq-outlier-birth), e a unit vector independent of W0 with iid N(0, sigma^2/N)
+    entries. For |z| > sigma the resolvent's diagonal element is the Neumann series
+    g(z) = e^T (z - W0)^{-1} e = sum_k z^{-k-1} e^T W0^k e, and the moments e^T W0^k e -> delta_{k0} as N -> infinity
+    (W0^k has no preferred direction), so SymPy sums g = 1/z. An eigenvalue z outside the bulk solves
+    det(z - W0 - theta e e^T) = 0, i.e. 1 = theta g(z) (matrix determinant lemma): z = theta. It is an outlier iff it
+    lies where the series converges, |theta| > sigma; otherwise no eigenvalue leaves the disk.
+    Returns {"g": g(z), "outlier": the root z(theta), "condition": |theta| > sigma}."""
+    moment = sp.KroneckerDelta(k_sum, 0)
+    g = sp.summation(moment * z ** (-k_sum - 1), (k_sum, 0, sp.oo))
+    (root,) = sp.solve(sp.Eq(theta * g, 1), z)
+    return {"g": g, "outlier": root, "condition": sp.Abs(theta) > sigma}
+
+
+@lru_cache(maxsize=None)
+def shifted_singular_edges() -> dict[str, sp.Expr]:
+    """Edges of the squared singular values of zeta - X (eq-hermitized-edges), X an N x N matrix of iid entries of
+    variance 1/N, N -> infinity: their Stieltjes transform m(w) solves 1/m = -w (1 + m) + zeta^2 / (1 + m) (the
+    Hermitization of the circular law; Bai 1997, Bourgade, Yau and Yin 2014). Solved for w, w(m) = zeta^2/(1 + m)^2
+    - 1/(m (1 + m)); the support's edges are its critical values, dw/dm = 0 <=> 2 (1 - zeta^2) m^2 + 3 m + 1 = 0.
+    Returns {"w_of_m": w(m), "critical": the quadratic, "edges": (w_-, w_+) for zeta > 1 (sorted)}."""
+    w_of_m = zeta**2 / (1 + m) ** 2 - 1 / (m * (1 + m))
+    critical = sp.factor(sp.numer(sp.together(sp.diff(w_of_m, m))))
+    roots = sp.solve(critical, m)
+    edges = [sp.simplify(w_of_m.subs(m, r)) for r in roots]
+    at_two = [float(e_.subs(zeta, 2)) for e_ in edges]
+    return {"w_of_m": w_of_m, "critical": sp.collect(sp.expand(critical), m),
+            "edges": tuple(edges) if at_two[0] <= at_two[1] else tuple(reversed(edges))}
+
+
+def linear_phase_mode() -> sp.Expr:
+    """The plateau's linear phase for one singular pair (eq-linear-phase): near u = v = 0 with W = W0 frozen the
+    population gradients are dL/du = -kappa R^T v, dL/dv = -kappa R u to first order, R = ((1 + c) I - W0)^{-1}, so
+    the components alpha = r.u, beta = l.v along a singular pair R r = s l obey dalpha/dt = kappa s beta,
+    dbeta/dt = kappa s alpha. Returns (alpha + beta)(t) / (alpha + beta)(0) solved by SymPy: e^{kappa s t}."""
+    s_val = sp.symbols("s_R", positive=True)
+    A, B = sp.Function("A"), sp.Function("B")
+    alpha0, beta0 = sp.symbols("alpha_0 beta_0", real=True)
+    sol = sp.dsolve([sp.Eq(A(t).diff(t), kappa * s_val * B(t)), sp.Eq(B(t).diff(t), kappa * s_val * A(t))],
+                    [A(t), B(t)], ics={A(0): alpha0, B(0): beta0})
+    total = sum(eq.rhs for eq in sol)
+    return sp.simplify(total / (alpha0 + beta0))
+
+
+def shifted_singular_density(zeta_value: float, nodes: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature of the law of eq-hermitized-edges for a real shift zeta_value > 1: nodes w_i in (w_-, w_+) and
+    weights q_i with sum_i q_i h(w_i) ~ integral h(w) rho(w) dw, rho(w) = Im m(w + i0) / pi from the cubic
+    w m^3 + 2 w m^2 + (w + 1 - zeta^2) m + 1 = 0 (eq-hermitized-edges multiplied out). Gauss-Chebyshev nodes suit the
+    square-root edges; the weights sum to 1 up to the quadrature error."""
+    if not zeta_value > 1 or nodes < 2:
+        raise ValueError(f"need a shift zeta > 1 (the point outside the bulk) and nodes >= 2; got {zeta_value!r}, "
+                         f"{nodes!r}")
+    lo, hi = (float(e_.subs(zeta, zeta_value)) for e_ in shifted_singular_edges()["edges"])
+    angle = (np.arange(nodes) + 0.5) * np.pi / nodes
+    w_nodes = (lo + hi) / 2 - (hi - lo) / 2 * np.cos(angle)
+    jac = (hi - lo) / 2 * np.sin(angle) * np.pi / nodes
+    density = np.array([np.roots([wi, 2 * wi, wi + 1 - zeta_value**2, 1]).imag.max() / np.pi for wi in w_nodes])
+    return w_nodes, density * jac

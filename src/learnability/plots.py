@@ -172,3 +172,37 @@ def sample_size_scatter(points: Mapping[str, tuple[object, object, float]], *, a
     ax.set_ylabel(r"$\hat N(\ell)$")
     ax.legend(fontsize=8)
     return ax
+
+
+def finite_sigma(runs: Sequence[Mapping], *, shown: Sequence[float], boundary: float) -> plt.Figure:
+    """Two panels for the finite-sigma runs of ``experiments.leaky_integrator`` (eq-escape-sigma). Left: loss curves
+    of gradient descent (solid), the finite-sigma theory (dotted) and the sigma -> 0 outlier ODE (black dashed) for
+    the first seed at the radii ``shown``. Right: times to 1/2 (circles) and 1/10 (squares) of the initial loss over
+    sigma and seeds against the theory (lines) and the ODE (dashed); a grey line at sigma = ``boundary``."""
+    missing = [s for s in shown if not any(r["sigma"] == s for r in runs)]
+    if missing:
+        raise ValueError(f"no run at sigma = {missing}; the runs have {sorted({r['sigma'] for r in runs})}")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    first = min(r["seed"] for r in runs)
+    for i, sigma in enumerate(shown):
+        run = next(r for r in runs if r["sigma"] == sigma and r["seed"] == first)
+        left.plot(run["gd"]["time"], run["gd"]["loss"], f"C{i}-", label=rf"GD, $\sigma={sigma:g}$")
+        left.plot(run["theory"]["time"], run["theory"]["loss"], f"C{i}:", lw=2)
+    left.plot(run["ode"]["time"], run["ode"]["loss"], "k--", label=r"ODE ($\sigma\to0$)")
+    left.set_xlabel("t")
+    left.set_ylabel("loss")
+    left.legend(fontsize=8)
+    sigmas = sorted({r["sigma"] for r in runs})
+    for j, (key, marker) in enumerate((("t50", "o"), ("t10", "s"))):
+        right.plot([r["sigma"] for r in runs], [r[key]["gd"] for r in runs], f"C{j}{marker}", fillstyle="none",
+                   label=f"GD, {key}")
+        mean = {model: [np.mean([r[key][model] for r in runs if r["sigma"] == s]) for s in sigmas]
+                for model in ("theory", "ode")}
+        right.plot(sigmas, mean["theory"], f"C{j}-", label=f"theory, {key}")
+        right.plot(sigmas, mean["ode"], f"C{j}--", lw=1)
+    right.axvline(boundary, color="0.6", lw=1)
+    right.set_xlabel(r"$\sigma$")
+    right.set_ylabel("time")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -2,6 +2,10 @@
 
 * The outlier ODE (eq-outlier-ode): one real outlier eigenvalue lambda of W with residue p, valid on the aligned
   manifold u = a e, v = b e, W = W0 + lambda e e^T with balanced a = b (small initialisation, sigma -> 0).
+* The finite-sigma plateau (eq-linear-phase, eq-escape-sigma): with a bulk of radius sigma the plateau's linear
+  phase grows along the top singular directions of ((1 + c) I - W0)^{-1}, faster than the sigma -> 0 rate; the
+  escape time follows from the singular-value law of eq-hermitized-edges, and the loss curve is the outlier ODE's,
+  shifted by the escape time it gains.
 * The pair system (eq-pair-manifold): for W0 = 0 the dynamics stay in span(u0, v0); with |u0| = |v0| they stay on
   u = x e+ + y e-, v = x e+ - y e-, W|_S = alpha I + beta J + gamma (e+ e+^T - e- e-^T), five variables that carry a
   real outlier, two colliding real eigenvalues or a complex-conjugate pair alpha +- sqrt(gamma^2 - beta^2).
@@ -14,7 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.integrate import solve_ivp
-from scipy.optimize import minimize_scalar
+from scipy.optimize import brentq, minimize_scalar
+from scipy.special import logsumexp
+
+from .integrator_theory import shifted_singular_density
 
 from .linear_dynamics import Number, loss_and_gradients, target_modes, target_norm, target_transfer
 
@@ -66,6 +73,60 @@ def outlier_ode(p0: float, lambda0: float, c_star: Number, t_max: float, *, kapp
     d = 1.0 - lam
     loss = 0.5 * (p**2 / (2 * d) - 2 * p * target_transfer(d, *modes) + target_norm(*modes))
     return {"time": t, "p": p, "lambda": lam, "loss": loss}
+
+
+def _leaky_mode(c_star: float, kappa: float) -> tuple[float, float]:
+    c, k, w = target_modes(c_star, kappa)
+    if c.size != 1 or w[0] != 0 or not k[0] > 0:
+        raise ValueError("the finite-sigma plateau theory is for one leaky mode: a number c_star > 0 and kappa > 0")
+    return float(c[0]), float(k[0])
+
+
+def log_linear_phase(times, p0: float, c_star: float, sigma: float, *, kappa: float = 1.0,
+                     nodes: int = 400) -> np.ndarray:
+    """ln P_sigma(t) of the plateau's linear phase (eq-linear-phase): each singular pair of R = ((1 + c) I - W0)^{-1}
+    grows as e^{kappa s t} (:func:`learnability.integrator_theory.linear_phase_mode`), and a random small
+    initialisation puts equal weight on every pair, so the residue-like growth is
+
+        P_sigma(t) = p0 integral e^{2 kappa s t} rho_R(ds),  s = 1 / (sigma sqrt(w)), w ~ eq-hermitized-edges at
+        zeta = (1 + c) / sigma,
+
+    and P_0(t) = p0 e^{2 kappa t / (1 + c)} for sigma = 0 (the outlier ODE's linearisation, eq-escape-time)."""
+    c, k = _leaky_mode(c_star, kappa)
+    times = np.asarray(times, dtype=float)
+    if not p0 > 0 or not 0 <= sigma < 1 + c or np.any(times < 0):
+        raise ValueError(f"need p0 > 0, 0 <= sigma < 1 + c_star (the point 1 + c outside the bulk) and times >= 0; "
+                         f"got {p0!r}, {sigma!r}")
+    if sigma == 0:
+        return np.log(p0) + 2 * k * times / (1 + c)
+    w_nodes, weights = shifted_singular_density((1 + c) / sigma, nodes)
+    rates = 2 * k / (sigma * np.sqrt(w_nodes))
+    return np.log(p0) + logsumexp(np.multiply.outer(times, rates), b=weights, axis=-1)
+
+
+def escape_time_sigma(p0: float, c_star: float, sigma: float, *, kappa: float = 1.0) -> float:
+    """The plateau escape time at bulk radius sigma (eq-escape-sigma): the t with P_sigma(t) = kappa, P_sigma the
+    linear phase :func:`log_linear_phase`. At sigma = 0 it is eq-escape-time, (1 + c)/(2 kappa) ln(kappa / p0)."""
+    c, k = _leaky_mode(c_star, kappa)
+    if not 0 < p0 < k:
+        raise ValueError(f"need 0 < p0 < kappa (a small initialisation); got p0 = {p0!r}, kappa = {k!r}")
+    t_zero = (1 + c) / (2 * k) * np.log(k / p0)
+    if sigma == 0:
+        return float(t_zero)
+    return float(brentq(lambda t: log_linear_phase(t, p0, c, sigma, kappa=k) - np.log(k), 0.0, t_zero))
+
+
+def finite_sigma_loss(p0: float, c_star: float, sigma: float, t_max: float, *, kappa: float = 1.0,
+                      n_points: int = 200) -> dict[str, np.ndarray]:
+    """The loss curve at bulk radius sigma (eq-escape-sigma): once the outlier exists the aligned dynamics do not see
+    the bulk (eq-outlier-birth: an outlier at theta for any sigma < |theta|), so the curve is the outlier ODE's
+    (:func:`outlier_ode` from p0, lambda = 0) shifted earlier by the escape time the bulk gains,
+    shift = t_sigma - t_0. Returns time, loss and the shift."""
+    c, k = _leaky_mode(c_star, kappa)
+    shift = escape_time_sigma(p0, c, sigma, kappa=k) - escape_time_sigma(p0, c, 0.0, kappa=k)
+    ode = outlier_ode(p0, 0.0, c, t_max - shift, kappa=k, n_points=n_points)
+    times = np.linspace(0.0, t_max, n_points)
+    return {"time": times, "loss": np.interp(times - shift, ode["time"], ode["loss"]), "shift": shift}
 
 
 def best_single_pole(c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *, d_max: float = 50.0) -> dict:

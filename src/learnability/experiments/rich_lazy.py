@@ -3,9 +3,11 @@
 * ``crossover``: read-out-only gradient flow (exact, eq-readout-flow) from v = 0 with |u| = 1 and W = W0 frozen,
   for bulk radii ``sigmas`` and target rates ``c_grid``: loss relative to its start and |v|^2 at the times
   ``times``, against the kernel prediction |v|^2 -> sigma^2 / (sigma^2 - (1 - c)^2) inside the bulk
-  (eq-rkhs-norm);
+  (eq-rkhs-norm); the grid covers both sides of the bulk, c < 1 - sigma and c > 1 + sigma;
 * ``regimes``: full gradient descent on (u, v, W) for a rich (small sigma) and a lazy (sigma near 1) network on the
-  same target: spectra before and after, the top real eigenvalue over time, the top singular values of W - W0.
+  same target: spectra before and after, the top real eigenvalue over time, the top singular values of W - W0;
+* ``scaled``: the lazy network again with read-in and read-out at the bulk's scale (|u0| ~ |v0| ~ sigma instead of
+  ``s0``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class Config(Preset):
 
     N: int = 800
     sigmas: tuple[float, ...] = (0.3, 0.5, 0.7)
-    c_grid: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 21))
+    c_grid: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 41))
     times: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0, 10000.0)
     seeds: tuple[int, ...] = (0, 1, 2, 3)
     regime_N: int = 100
@@ -44,9 +46,9 @@ class Config(Preset):
 
     @classmethod
     def book(cls) -> "Config":
-        """About 30 s on 2 CPU cores: N = 300 and two seeds for the crossover, N = 60 for the regimes."""
-        return replace(cls(), N=300, seeds=(0, 1), c_grid=tuple(round(0.1 * i - 0.05, 2) for i in range(1, 11)) + (1.0,),
-                       regime_N=60)
+        """About 40 s on 2 CPU cores: N = 300 and two seeds for the crossover, N = 60 for the regimes."""
+        c_grid = tuple(round(0.1 * i - 0.05, 2) for i in range(1, 11)) + (1.0, 1.25, 1.5, 1.75, 2.0)
+        return replace(cls(), N=300, seeds=(0, 1), c_grid=c_grid, regime_N=60)
 
 
 @dataclass
@@ -54,7 +56,8 @@ class Result:
     config: Config
     rel_loss: dict        # sigma -> (seeds, len(c_grid), len(times)) loss / initial loss
     v_norm2: dict         # sigma -> (seeds, len(c_grid), len(times)) |v|^2
-    regimes: dict         # sigma -> {time, loss, top, W0_eigs, final_eigs, dW_singular}
+    regimes: dict         # sigma -> {time, loss, top, u_norm0, W0_eigs, final_eigs, dW_singular}
+    scaled: dict          # the lazy sigma's run from |u0| ~ |v0| ~ sigma, same fields
 
 
 def compute(config: Config) -> Result:
@@ -71,15 +74,20 @@ def compute(config: Config) -> Result:
                 L[i, j] = flow["loss"] / (target_norm(c) / 2)
                 V[i, j] = flow["v_norm2"]
         rel_loss[sigma], v_norm2[sigma] = L, V
-    regimes = {}
-    for sigma in tqdm(cfg.regime_sigmas, desc="regimes", leave=False, disable=None):
-        u0, v0, W0 = init_network(cfg.regime_N, sigma, cfg.s0, cfg.seeds[0])
-        gd = gradient_descent(u0, v0, W0, cfg.regime_c, lr=cfg.lr, steps=int(round(cfg.t_max / cfg.lr)),
-                              record_every=max(1, int(round(0.1 / cfg.lr))))
-        regimes[sigma] = {"time": gd["time"], "loss": gd["loss"], "top": gd["eigenvalues"].real.max(1),
-                          "W0_eigs": np.linalg.eigvals(W0), "final_eigs": gd["eigenvalues"][-1],
-                          "dW_singular": np.linalg.svd(gd["W"] - W0, compute_uv=False)[:6]}
-    return Result(cfg, rel_loss, v_norm2, regimes)
+    regimes = {sigma: _full_training(cfg, sigma, cfg.s0)
+               for sigma in tqdm(cfg.regime_sigmas, desc="regimes", leave=False, disable=None)}
+    lazy = max(cfg.regime_sigmas)
+    return Result(cfg, rel_loss, v_norm2, regimes, _full_training(cfg, lazy, lazy))
+
+
+def _full_training(cfg: Config, sigma: float, s0: float) -> dict:
+    """Full gradient descent on (u, v, W) from bulk radius sigma and read-in/read-out scale s0."""
+    u0, v0, W0 = init_network(cfg.regime_N, sigma, s0, cfg.seeds[0])
+    gd = gradient_descent(u0, v0, W0, cfg.regime_c, lr=cfg.lr, steps=int(round(cfg.t_max / cfg.lr)),
+                          record_every=max(1, int(round(0.1 / cfg.lr))))
+    return {"time": gd["time"], "loss": gd["loss"], "top": gd["eigenvalues"].real.max(1), "u_norm0": gd["u_norm"][0],
+            "W0_eigs": np.linalg.eigvals(W0), "final_eigs": gd["eigenvalues"][-1],
+            "dW_singular": np.linalg.svd(gd["W"] - W0, compute_uv=False)[:6]}
 
 
 def run(config: Config | None = None, *, force: bool = False) -> Result:
