@@ -180,12 +180,12 @@ def test_registered_cell_uses_the_same_path_and_autograd_jacobian():
     class MinimalGate(Cell):
         def __init__(self, input_size, hidden_size, **options):
             super().__init__(input_size, hidden_size, **options)
-            self.W, self.U = self._uniform(hidden_size, hidden_size), self._uniform(hidden_size, input_size)
-            self.W_f, self.U_f = self._uniform(hidden_size, hidden_size), self._uniform(hidden_size, input_size)
+            self.W, self.U = self.uniform_parameter(hidden_size, hidden_size), self.uniform_parameter(hidden_size, input_size)
+            self.W_f, self.U_f = self.uniform_parameter(hidden_size, hidden_size), self.uniform_parameter(hidden_size, input_size)
 
         def step(self, x_t, h):
-            f = torch.sigmoid(self._affine(self.W_f, self.U_f, None, h, x_t))
-            return f * h + (1 - f) * torch.tanh(self._affine(self.W, self.U, None, f * h, x_t))
+            f = torch.sigmoid(self.affine(self.W_f, self.U_f, None, h, x_t))
+            return f * h + (1 - f) * torch.tanh(self.affine(self.W, self.U, None, f * h, x_t))
 
     cell = make_cell("test_minimal_gate", 2, 3, dtype=torch.float64, seed=0)
     x, h = random_point(cell, 2, 1)

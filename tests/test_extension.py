@@ -25,15 +25,16 @@ class MinimalGatedUnit(cells.Cell):
     def __init__(self, input_size, hidden_size, **options):
         super().__init__(input_size, hidden_size, **options)
         n, m = hidden_size, input_size
-        self.W_f, self.U_f, self.b_f = self._uniform(n, n), self._uniform(n, m), self._bias(n, value=-2.0)
-        self.W, self.U, self.b = self._uniform(n, n), self._uniform(n, m), self._bias(n)
+        self.W_f, self.U_f = self.uniform_parameter(n, n), self.uniform_parameter(n, m)
+        self.b_f = self.bias_parameter(n, value=-2.0)
+        self.W, self.U, self.b = self.uniform_parameter(n, n), self.uniform_parameter(n, m), self.bias_parameter(n)
 
     def gate(self, x, h):
-        return torch.sigmoid(self._affine(self.W_f, self.U_f, self.b_f, h, x))
+        return torch.sigmoid(self.affine(self.W_f, self.U_f, self.b_f, h, x))
 
     def step(self, x, h):
         f = self.gate(x, h)
-        return (1 - f) * h + f * torch.tanh(self._affine(self.W, self.U, self.b, f * h, x))
+        return (1 - f) * h + f * torch.tanh(self.affine(self.W, self.U, self.b, f * h, x))
 
     def retention(self, x, h):
         return 1 - self.gate(x, h)
@@ -49,10 +50,11 @@ def mgu_sympy(h, x, P):
 class NoRetention(cells.Cell):
     def __init__(self, input_size, hidden_size, **options):
         super().__init__(input_size, hidden_size, **options)
-        self.W, self.U = self._uniform(hidden_size, hidden_size), self._uniform(hidden_size, input_size)
+        self.W, self.U = self.uniform_parameter(hidden_size, hidden_size), self.uniform_parameter(hidden_size,
+                                                                                                input_size)
 
     def step(self, x, h):
-        return 0.5 * h + 0.5 * torch.tanh(self._affine(self.W, self.U, None, h, x))
+        return 0.5 * h + 0.5 * torch.tanh(self.affine(self.W, self.U, None, h, x))
 
 
 def test_report_for_a_registered_cell_with_sympy_form():
@@ -81,8 +83,53 @@ def test_builtin_cells_take_the_same_path_and_a_wrong_sympy_form_is_caught():
     (lambda: extension.jacobian_checks(cells.make_cell("multi", 2, 3), torch.zeros(1, 4, 2)), "float64"),
     (lambda: extension.cell_report("no_such_cell"), "unknown cell kind"),
     (lambda: extension.jacobian_checks(cells.make_cell("multi", 2, 3, dtype=torch.float64),
-                                       torch.zeros(1, 4, 2, dtype=torch.float64), steps=(9,)), "steps must lie"),
+                                       torch.zeros(1, 4, 2, dtype=torch.float64), steps=(9,)),
+     r"steps \(where the Jacobians are compared\) must lie in \[0, T\) for xs of T = 4 steps; got 9"),
+    (lambda: extension.cell_report("multi", T=4), r"T \(the sequence length\) must be an integer >= 8: .*; got T=4"),
+    (lambda: extension.cell_report("multi", T=20, tol=0.0), "tol .* must be a positive number"),
 ])
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@cells.register("ext_test_wrong_jacobian", replace=True)
+class WrongJacobian(MinimalGatedUnit):
+    """The MGU with a hand-written Jacobian that forgets the gate's terms: diag(1 - f) + diag(f phi') W diag(f)."""
+
+    def jacobian(self, x, h):
+        f = self.gate(x, h)
+        phi = torch.tanh(self.affine(self.W, self.U, self.b, f * h, x))
+        return torch.diag_embed(1 - f) + (f * (1 - phi**2)).unsqueeze(-1) * self.W * f.unsqueeze(-2)
+
+
+def test_a_failed_jacobian_check_raises_with_the_gap_and_tol_decides():
+    with pytest.raises(ValueError, match=r"Jacobian check failed for cell kind 'ext_test_wrong_jacobian': the "
+                                         r"cell's jacobian vs autograd: gap \d\.\d\de-\d\d \(tol = 1e-06\)"):
+        extension.cell_report("ext_test_wrong_jacobian", hidden_size=6, T=20)
+    rep = extension.cell_report("ext_test_wrong_jacobian", hidden_size=6, T=20, tol=1.0)
+    assert 1e-3 < rep["checks"]["analytic"] < 1.0 and rep["checks"]["fd"] < 1e-8
+    wrong = lambda h, x, P: mgu_sympy(h, x, P) * 1.01  # noqa: E731
+    with pytest.raises(ValueError, match="the SymPy step's Jacobian vs autograd: gap"):
+        extension.cell_report("ext_test_mgu", hidden_size=6, T=20, sympy_step=wrong, sympy_size=2)
+
+
+def test_a_misspelled_parameter_in_a_sympy_step_names_the_parameters():
+    misspelled = lambda h, x, P: P["W_g"] * h  # noqa: E731
+    cell = cells.make_cell("ext_test_mgu", 2, 2, dtype=torch.float64, seed=0)
+    with pytest.raises(ValueError, match=r"the cell has no parameter 'W_g'; its parameters: W_f, U_f, b_f, W, U, b$"):
+        extension.sympy_jacobian(cell, misspelled)
+    with pytest.raises(KeyError):                   # still a mapping's error, for code that catches KeyError
+        extension.sympy_jacobian(cell, misspelled)
+
+
+def test_registered_jacobian_checks_cover_the_readers_cells_and_say_what_they_skip():
+    rows, skipped = extension.registered_jacobian_checks()
+    by_kind = {row["kind"]: row for row in rows}
+    assert not any(cells.is_builtin(kind) for kind in by_kind)
+    assert by_kind["ext_test_mgu"]["fd"] < 1e-8 and by_kind["ext_test_mgu"]["analytic"] is None
+    assert by_kind["ext_test_wrong_jacobian"]["analytic"] > 1e-3
+    assert skipped["ext_test_mgu"].startswith("no analytic check") and "ext_test_wrong_jacobian" not in skipped
+    rows, skipped = extension.registered_jacobian_checks(layer_norm=True)        # these cells apply no LayerNorm
+    assert "ext_test_mgu" not in {row["kind"] for row in rows}
+    assert "layer_norm=True, but its step does not apply the LayerNorm" in skipped["ext_test_mgu"]

@@ -415,3 +415,28 @@ def test_ordering_test_and_law_summary_on_results_with_a_known_answer():
         wa.ordering_test(one, 5.0, N=300)
     with pytest.raises(ValueError, match="not among"):
         wa.ordering_test(result, 5.0, N=300, narrowest="LSTM")
+
+
+def test_a_registered_cell_is_an_architecture_by_its_kind_name(tmp_path, monkeypatch):
+    """A reader's cell (tests/user_cells.py) runs through the book preset's code path, run -> compute -> the piece
+    cache, under its kind name, beside a built-in architecture, in two parallel jobs (threads: the registry is this
+    process's); unknown names and cells the pipeline cannot use are refused with the reason."""
+    import user_cells  # noqa: F401  (registers test_mgu and test_blend)
+
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
+    config = tiny(architectures=("ConstGate", "test_mgu"), sweep_optimizers=(), sweep_lrs=(),
+                  sweep_architecture="test_mgu", retrain_architectures=("test_mgu",), retrain_N=(8,), n_jobs=2)
+    result = wp.run(config)
+    assert set(result.runs) == {("ConstGate", "adamw", 16, 3), ("test_mgu", "adamw", 16, 3),
+                                ("test_mgu", "adamw", 8, 3)}
+    mgu = result.runs["test_mgu", "adamw", 16, 3]
+    assert np.all(np.isfinite(mgu["f_first"])) and np.all(mgu["f_first"] > 0) and np.isfinite(mgu["mse"])
+    assert set(mgu["stages"]) == set(config.stages)
+    model = wp.build(config, "test_mgu", seed=3)          # the paper's initialisation reaches the reader's cell
+    assert torch.all(model.cell.W_f == 0) and torch.all(model.cell.U_f == 0)
+    assert torch.allclose(torch.sigmoid(model.cell.b_f), torch.full_like(model.cell.b_f, config.gate_init))
+    assert model.cell.layer_norm and wp.kind_of("test_mgu") == "test_mgu" and wp.kind_of("DiagGate") == "multi"
+    with pytest.raises(ValueError, match=r"unknown architectures \['test_nope'\]; available: \[.*'test_mgu'"):
+        tiny(architectures=("ConstGate", "test_nope"))
+    with pytest.raises(ValueError, match="products of retentions: cell kind 'test_blend' defines no retention"):
+        tiny(architectures=("ConstGate", "test_blend"))

@@ -10,8 +10,32 @@ eq-jac-lstm) by SymPy (:mod:`learnability.symbolic`) and checked against autogra
 
 Parameter names: ``W*`` multiply the previous hidden state, ``U*`` the input, ``b*`` are biases.
 
-New cells join through :func:`register`; :func:`make_cell` builds every cell, built-in or not, the same way.
-A registered cell that does not override :meth:`Cell.jacobian` gets the autograd Jacobian.
+New cells join through :func:`register`; :func:`make_cell` builds every cell, built-in or not, the same way, and
+every experiment that trains or analyses gated cells takes a registered kind by its name (book/extending.md).
+
+The cell contract (what a registered :class:`Cell` subclass provides, and what it may rely on):
+
+* ``__init__(self, input_size, hidden_size, **options)`` passes ``options`` on to ``Cell.__init__``, which takes
+  ``layer_norm``, ``bias``, ``gate_init``, ``dtype`` and ``seed``, validates them and stores them as
+  ``self.layer_norm``, ``self.use_bias``, ``self.gate_init``, ``self.dtype``. Parameters are made with the public
+  building blocks: :meth:`Cell.uniform_parameter` (PyTorch's RNN initialisation, seeded by ``seed``),
+  :meth:`Cell.bias_parameter` (``None`` when ``bias=False``) and :meth:`Cell.gate_bias_parameter` (the bias of the
+  gate that ``gate_init`` sets).
+* ``step(self, x_t, state)`` receives the input x_t (B, input_size) and the previous state, a (B, hidden_size)
+  tensor (a tuple of ``state_parts`` such tensors when the class sets ``state_parts > 1``), already checked, in the
+  cell's dtype; it returns the new state of the same form. :meth:`Cell.affine` computes ``h W^T + x U^T + b`` and
+  accepts ``b = None`` (a cell built with ``bias=False``); :meth:`Cell.candidate` is phi(LN(z)), the LayerNorm
+  applied exactly when ``layer_norm=True``.
+* Options are honoured or refused, never ignored: :func:`make_cell` raises ``ValueError`` when ``layer_norm=True``
+  but the step does not use the LayerNorm parameters (i.e. does not call :meth:`Cell.candidate`), when
+  ``gate_init`` is given but no :meth:`Cell.gate_bias_parameter` was made, and when ``gate_init`` comes with
+  ``bias=False`` (the gate bias that carries it does not exist).
+* Optional: ``retention(x_t, state)`` (B, n), the zeroth-order diagonal of J (effective learning rates of orders 0
+  and 1, the lag profiles' predictors); ``jacobian(x_t, state)`` (default: autograd) and ``jacobian_diagonal``;
+  ``jacobian_terms(x_t, h, code_compat=False)``, the split of eq-jac-gated (the first-order and code variants of
+  the lag profiles); ``gate_weights``, the names of the gate's weights (zeroed by the paper's initialisation in
+  :mod:`learnability.experiments.window_pipeline`). :func:`missing_features` says which a kind lacks; experiments
+  skip what needs them and say so.
 """
 
 from __future__ import annotations
@@ -31,16 +55,23 @@ ALIASES: dict[str, str] = {"const": "leaky", "diag": "multi"}
 LN_EPS = 1e-5
 
 
-def register(kind: str) -> Callable[[type[Cell]], type[Cell]]:
-    """Class decorator: make ``make_cell(kind, ...)`` build this :class:`Cell` subclass."""
+def register(kind: str, *, replace: bool = False) -> Callable[[type[Cell]], type[Cell]]:
+    """Class decorator: make ``make_cell(kind, ...)`` build this :class:`Cell` subclass.
+
+    ``replace=True`` lets a kind registered outside this module be registered again (re-running a notebook cell
+    that defines it); the built-in kinds and the aliases are never replaced.
+    """
     if not isinstance(kind, str) or not kind.isidentifier():
         raise ValueError(f"a cell kind must be a Python identifier string; got {kind!r}")
 
     def decorate(cls: type[Cell]) -> type[Cell]:
         if not (isinstance(cls, type) and issubclass(cls, Cell)):
             raise ValueError(f"only subclasses of learnability.cells.Cell can be registered; got {cls!r}")
-        if kind in _REGISTRY or kind in ALIASES:
-            raise ValueError(f"cell kind {kind!r} is already registered; pick another name")
+        if kind in ALIASES or (kind in _REGISTRY and is_builtin(kind)):
+            raise ValueError(f"cell kind {kind!r} is built in; pick another name")
+        if kind in _REGISTRY and not replace:
+            raise ValueError(f"cell kind {kind!r} is already registered; pick another name, or register({kind!r}, "
+                             "replace=True) to replace it")
         cls.kind = kind
         _REGISTRY[kind] = cls
         return cls
@@ -61,6 +92,25 @@ def resolve_kind(kind: str) -> str:
     return name
 
 
+def is_builtin(kind: str) -> bool:
+    """Whether ``kind`` (a registered kind or alias) is one of the book's cells, defined in this module."""
+    return _REGISTRY[resolve_kind(kind)].__module__ == __name__
+
+
+def missing_features(kind: str) -> dict[str, str]:
+    """{feature: reason} for the optional methods of the cell contract that the class of ``kind`` does not define:
+    ``"retention"`` and ``"jacobian_terms"`` (see the module docstring); empty for a kind that has them all."""
+    cls = _REGISTRY[resolve_kind(kind)]
+    out = {}
+    if cls.retention is Cell.retention:
+        out["retention"] = (f"cell kind {kind!r} defines no retention(x_t, state), the zeroth-order diagonal of its "
+                            "Jacobian")
+    if not callable(getattr(cls, "jacobian_terms", None)):
+        out["jacobian_terms"] = (f"cell kind {kind!r} defines no jacobian_terms(x_t, h, code_compat), the retention "
+                                 "/ candidate / gate split of eq-jac-gated")
+    return out
+
+
 def make_cell(kind: str, input_size: int, hidden_size: int, **options) -> Cell:
     """Build a cell of the given kind. ``options`` are the keyword arguments of that cell's class.
 
@@ -68,12 +118,32 @@ def make_cell(kind: str, input_size: int, hidden_size: int, **options) -> Cell:
     (initialise the weights from ``torch.Generator().manual_seed(seed)``); ``alpha`` for ``leaky``;
     ``gate_init`` for gated cells (the gate bias is set so that the update gate is ``gate_init`` when the
     other gate inputs vanish; for the LSTM the forget gate then starts at ``1 - gate_init``).
+    Raises ``ValueError`` for an option the cell does not take, and for one it takes but would ignore
+    (``layer_norm`` without :meth:`Cell.candidate` in its step, ``gate_init`` without a gate bias).
     """
     cls = _REGISTRY[resolve_kind(kind)]
     try:
-        return cls(input_size, hidden_size, **options)
+        cell = cls(input_size, hidden_size, **options)
     except TypeError as err:  # unexpected keyword: say which options exist
         raise ValueError(f"bad options for cell kind {kind!r}: {err}") from None
+    if cell.gate_init is not None and not cell.gate_bias_made:
+        raise ValueError(f"bad options for cell kind {kind!r}: gate_init={cell.gate_init} was given, but the cell "
+                         "makes no gate bias (Cell.gate_bias_parameter) to carry it")
+    if cell.layer_norm and not _uses_layer_norm(cell):
+        raise ValueError(f"bad options for cell kind {kind!r}: layer_norm=True, but its step does not apply the "
+                         "LayerNorm (call self.candidate(z) on the candidate's pre-activation, or refuse layer_norm)")
+    return cell
+
+
+def _uses_layer_norm(cell: Cell) -> bool:
+    """Whether one step of ``cell`` (from the zero state, inputs 1) depends on its LayerNorm parameters."""
+    with torch.enable_grad():
+        state = cell.step(torch.ones(1, cell.input_size, dtype=cell.dtype), cell.initial_state(1))
+        out = cell.flatten_state(state).sum()
+        if not out.requires_grad:
+            return False
+        grads = torch.autograd.grad(out, [cell.ln_weight, cell.ln_bias], allow_unused=True)
+    return any(g is not None for g in grads)
 
 
 def _check_size(name: str, value: int) -> int:
@@ -109,9 +179,10 @@ class Cell(nn.Module):
 
     kind: ClassVar[str] = "cell"
     state_parts: ClassVar[int] = 1
+    gate_weights: ClassVar[tuple[str, ...]] = ()    # names of the (update or retention) gate's weights
 
     def __init__(self, input_size: int, hidden_size: int, *, layer_norm: bool = False, bias: bool = True,
-                 dtype: torch.dtype = torch.float32, seed: int | None = None) -> None:
+                 gate_init: float | None = None, dtype: torch.dtype = torch.float32, seed: int | None = None) -> None:
         super().__init__()
         self.input_size = _check_size("input_size", input_size)
         self.hidden_size = _check_size("hidden_size", hidden_size)
@@ -119,43 +190,60 @@ class Cell(nn.Module):
             raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype!r}")
         self.dtype = dtype
         self.use_bias = bool(bias)
+        self.gate_init = _check_gate_init(gate_init, self.use_bias)
+        self.gate_bias_made = False
         self.layer_norm = bool(layer_norm)
         self._generator = None if seed is None else torch.Generator().manual_seed(int(seed))
         if self.layer_norm:
             self.ln_weight = nn.Parameter(torch.ones(hidden_size, dtype=dtype))
             self.ln_bias = nn.Parameter(torch.zeros(hidden_size, dtype=dtype))
 
-    # ----- parameters ---------------------------------------------------------------------------------
-    def _uniform(self, *shape: int) -> nn.Parameter:
-        """PyTorch's RNN initialisation, U(-1/sqrt(n), 1/sqrt(n))."""
+    # ----- parameters: the public building blocks of the cell contract ------------------------------------
+    def uniform_parameter(self, *shape: int) -> nn.Parameter:
+        """A weight of this shape, PyTorch's RNN initialisation U(-1/sqrt(n), 1/sqrt(n)), drawn from the cell's
+        seeded generator (``seed``) in the cell's dtype."""
         k = 1.0 / math.sqrt(self.hidden_size)
         t = torch.empty(*shape, dtype=self.dtype).uniform_(-k, k, generator=self._generator)
         return nn.Parameter(t)
 
-    def _bias(self, *shape: int, value: float | None = None) -> nn.Parameter | None:
-        """A bias parameter (uniform init, or the constant ``value``); ``None`` when the cell has no biases."""
+    def bias_parameter(self, *shape: int, value: float | None = None) -> nn.Parameter | None:
+        """A bias of this shape (uniform like :meth:`uniform_parameter`, or the constant ``value``); ``None`` when the
+        cell was built with ``bias=False``, which :meth:`affine` accepts."""
         if not self.use_bias:
             return None
         if value is None:
-            return self._uniform(*shape)
+            return self.uniform_parameter(*shape)
         return nn.Parameter(torch.full(shape, float(value), dtype=self.dtype))
 
+    def gate_bias_parameter(self, *shape: int, retention: bool = False) -> nn.Parameter | None:
+        """The bias of the gate that ``gate_init`` sets: logit(gate_init), so that the update gate starts at
+        ``gate_init`` when its other inputs vanish (``retention=True`` for a gate that multiplies the previous state,
+        e.g. the LSTM's forget gate: logit(1 - gate_init)); uniform when ``gate_init`` is None; ``None`` when
+        ``bias=False``. Making it marks ``gate_init`` as honoured (see :func:`make_cell`)."""
+        self.gate_bias_made = True
+        if self.gate_init is None:
+            return self.bias_parameter(*shape)
+        return self.bias_parameter(*shape, value=_logit(1 - self.gate_init if retention else self.gate_init))
+
     @staticmethod
-    def _affine(W: Tensor, U: Tensor, b: Tensor | None, h: Tensor, x: Tensor) -> Tensor:
-        """``h W^T + x U^T + b`` for a batch; W: (k, n), U: (k, m). (Two fused multiply-adds.)"""
+    def affine(W: Tensor, U: Tensor, b: Tensor | None, h: Tensor, x: Tensor) -> Tensor:
+        """``h W^T + x U^T + b`` for a batch, h (B, n), x (B, m); W: (k, n), U: (k, m), b: (k,) or None (no bias).
+        (Two fused multiply-adds.)"""
         inputs = x @ U.T if b is None else torch.addmm(b, x, U.T)
         return torch.addmm(inputs, h, W.T)
 
     # ----- candidate phi(LN(z)) and its derivative ----------------------------------------------------
-    def _candidate(self, z: Tensor) -> Tensor:
-        """phi(a) with a = LN(z) = gamma (z - mean(z)) / sqrt(var(z) + eps) + beta (eq-jac-layernorm), or a = z."""
+    def candidate(self, z: Tensor) -> Tensor:
+        """The candidate phi(a) = tanh(a) of a pre-activation z (B, n), with a = LN(z) = gamma (z - mean(z)) /
+        sqrt(var(z) + eps) + beta (eq-jac-layernorm) when the cell has ``layer_norm=True``, else a = z. A cell honours
+        ``layer_norm`` by calling this on its candidate's pre-activation."""
         if self.layer_norm:
             z = nn.functional.layer_norm(z, (self.hidden_size,), self.ln_weight, self.ln_bias, LN_EPS)
         return torch.tanh(z)
 
     def _candidate_cache(self, z: Tensor) -> tuple[Tensor, dict]:
         """phi(a) and what the Jacobian needs: phi'(a) and, with LayerNorm, zhat = (z - mean) / s and s."""
-        phi = self._candidate(z)
+        phi = self.candidate(z)
         if not self.layer_norm:
             return phi, {"dphi": 1 - phi**2}
         mean = z.mean(-1, keepdim=True)
@@ -223,7 +311,9 @@ class Cell(nn.Module):
 
     # ----- the interface ------------------------------------------------------------------------------
     def step(self, x_t: Tensor, state: State) -> State:
-        """One step of the recurrence (no argument checks). Subclasses implement it."""
+        """One step of the recurrence; subclasses implement it. It receives x_t (B, input_size) and the previous state
+        ((B, n), or a tuple of ``state_parts`` such tensors), checked by the caller, and returns the new state in the
+        same form (the cell contract of the module docstring)."""
         raise NotImplementedError(f"{type(self).__name__} must implement step(x_t, state)")
 
     def forward(self, x_t: Tensor, state: State) -> State:
@@ -292,9 +382,9 @@ class _GatedFamily(Cell):
     def __init__(self, input_size: int, hidden_size: int, **options) -> None:
         super().__init__(input_size, hidden_size, **options)
         n, m = self.hidden_size, self.input_size
-        self.W = self._uniform(n, n)
-        self.U = self._uniform(n, m)
-        self.b = self._bias(n)
+        self.W = self.uniform_parameter(n, n)
+        self.U = self.uniform_parameter(n, m)
+        self.b = self.bias_parameter(n)
 
     def gate(self, x_t: Tensor, h: Tensor) -> Tensor:
         """The update gate g_t, broadcastable to (B, n)."""
@@ -302,7 +392,7 @@ class _GatedFamily(Cell):
 
     def step(self, x_t: Tensor, h: Tensor) -> Tensor:
         """h' = (1 - g) h + g phi(a) (eq-gated-step), as h + g (phi(a) - h)."""
-        phi = self._candidate(self._affine(self.W, self.U, self.b, h, x_t))
+        phi = self.candidate(self.affine(self.W, self.U, self.b, h, x_t))
         return torch.lerp(h, phi, self.gate(x_t, h))
 
     def retention(self, x_t: Tensor, state: Tensor) -> Tensor:
@@ -312,12 +402,12 @@ class _GatedFamily(Cell):
     def gate_and_candidate(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
         """(g_t, phi(a_t)), both (B, n): the two factors of eq-gated-step."""
         self._check_step_args(x_t, h)
-        phi = self._candidate(self._affine(self.W, self.U, self.b, h, x_t))
+        phi = self.candidate(self.affine(self.W, self.U, self.b, h, x_t))
         return self.gate(x_t, h).expand(h.shape), phi
 
     def _jacobian_parts(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(g (B, n or 1), d = phi(a) - h_{t-1}, diag(phi') L W as (B, n, n))."""
-        phi, cache = self._candidate_cache(self._affine(self.W, self.U, self.b, h, x_t))
+        phi, cache = self._candidate_cache(self.affine(self.W, self.U, self.b, h, x_t))
         g = self.gate(x_t, h)
         return g, phi - h, self._dcandidate(cache, self.W)
 
@@ -331,7 +421,7 @@ class _GatedFamily(Cell):
     def jacobian_diagonal(self, x_t: Tensor, h: Tensor) -> Tensor:
         """diag(J) = (1-g) + g diag(D L W) + diag(gate term) (eq-jac-gated, eq-jac-diagonal), in O(B n^2)."""
         self._check_step_args(x_t, h)
-        phi, cache = self._candidate_cache(self._affine(self.W, self.U, self.b, h, x_t))
+        phi, cache = self._candidate_cache(self.affine(self.W, self.U, self.b, h, x_t))
         g = self.gate(x_t, h).expand(h.shape)
         diag_W = torch.diagonal(self.W).expand(h.shape)
         return 1 - g + g * self._dcandidate_diagonal(cache, diag_W, lambda v: v @ self.W) + self._gate_diagonal(
@@ -388,30 +478,21 @@ class LeakyCell(_GatedFamily):
         return torch.full((1, 1), self.alpha, dtype=h.dtype)
 
 
-class _LearnedGate(_GatedFamily):
-    """A gate sigma(...) with its own weights; ``gate_init`` sets its bias to logit(gate_init)."""
-
-    def __init__(self, input_size: int, hidden_size: int, *, gate_init: float | None = None, **options) -> None:
-        gate_init_checked = _check_gate_init(gate_init, options.get("bias", True))
-        super().__init__(input_size, hidden_size, **options)
-        self.gate_init = gate_init_checked
-
-    def _gate_bias(self, size: int) -> nn.Parameter | None:
-        return self._bias(size, value=None if self.gate_init is None else _logit(self.gate_init))
-
-
 @register("scalar")
-class ScalarGateCell(_LearnedGate):
+class ScalarGateCell(_GatedFamily):
     """One gate for all neurons, g_t = sigma(w_g . h_{t-1} + u_g . x_t + b_g). Jacobian eq-jac-scalar:
 
-    J = (1-g) I + g D L W + g (1-g) d w_g^T, a rank-one gate term along d = phi(a) - h_{t-1}.
+    J = (1-g) I + g D L W + g (1-g) d w_g^T, a rank-one gate term along d = phi(a) - h_{t-1}. ``gate_init`` sets
+    b_g to logit(gate_init).
     """
+
+    gate_weights = ("w_g", "u_g")
 
     def __init__(self, input_size: int, hidden_size: int, **options) -> None:
         super().__init__(input_size, hidden_size, **options)
-        self.w_g = self._uniform(self.hidden_size)
-        self.u_g = self._uniform(self.input_size)
-        self.b_g = self._gate_bias(1)
+        self.w_g = self.uniform_parameter(self.hidden_size)
+        self.u_g = self.uniform_parameter(self.input_size)
+        self.b_g = self.gate_bias_parameter(1)
 
     def gate(self, x_t: Tensor, h: Tensor) -> Tensor:
         z = h @ self.w_g + x_t @ self.u_g
@@ -426,20 +507,22 @@ class ScalarGateCell(_LearnedGate):
 
 
 @register("multi")
-class MultiGateCell(_LearnedGate):
+class MultiGateCell(_GatedFamily):
     """One gate per neuron, g_t = sigma(W_g h_{t-1} + U_g x_t + b_g). Jacobian eq-jac-multi:
 
-    J = diag(1-g) + diag(g) D L W + diag(d * g * (1-g)) W_g.
+    J = diag(1-g) + diag(g) D L W + diag(d * g * (1-g)) W_g. ``gate_init`` sets b_g to logit(gate_init).
     """
+
+    gate_weights = ("W_g", "U_g")
 
     def __init__(self, input_size: int, hidden_size: int, **options) -> None:
         super().__init__(input_size, hidden_size, **options)
-        self.W_g = self._uniform(self.hidden_size, self.hidden_size)
-        self.U_g = self._uniform(self.hidden_size, self.input_size)
-        self.b_g = self._gate_bias(self.hidden_size)
+        self.W_g = self.uniform_parameter(self.hidden_size, self.hidden_size)
+        self.U_g = self.uniform_parameter(self.hidden_size, self.input_size)
+        self.b_g = self.gate_bias_parameter(self.hidden_size)
 
     def gate(self, x_t: Tensor, h: Tensor) -> Tensor:
-        return torch.sigmoid(self._affine(self.W_g, self.U_g, self.b_g, h, x_t))
+        return torch.sigmoid(self.affine(self.W_g, self.U_g, self.b_g, h, x_t))
 
     def _gate_term(self, x_t: Tensor, h: Tensor, g: Tensor, d: Tensor) -> Tensor:
         return (d * g * (1 - g)).unsqueeze(-1) * self.W_g
@@ -456,20 +539,23 @@ class GRUCell(Cell):
     h' = (1 - z) h + z n.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, *, gate_init: float | None = None, **options) -> None:
+    gate_weights = ("W_z", "U_z")
+
+    def __init__(self, input_size: int, hidden_size: int, **options) -> None:
         super().__init__(input_size, hidden_size, **options)
-        self.gate_init = _check_gate_init(gate_init, self.use_bias)
         n, m = self.hidden_size, self.input_size
-        update = None if self.gate_init is None else _logit(self.gate_init)
-        self.W_z, self.U_z, self.b_z = self._uniform(n, n), self._uniform(n, m), self._bias(n, value=update)
-        self.W_r, self.U_r, self.b_r = self._uniform(n, n), self._uniform(n, m), self._bias(n)
-        self.W_h, self.U_h, self.b_h = self._uniform(n, n), self._uniform(n, m), self._bias(n)
+        self.W_z, self.U_z, self.b_z = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
+                                        self.gate_bias_parameter(n))
+        self.W_r, self.U_r, self.b_r = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
+                                        self.bias_parameter(n))
+        self.W_h, self.U_h, self.b_h = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
+                                        self.bias_parameter(n))
 
     def _gates(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(z, r, the candidate's pre-activation W_h (r h) + U_h x + b_h)."""
-        z = torch.sigmoid(self._affine(self.W_z, self.U_z, self.b_z, h, x_t))
-        r = torch.sigmoid(self._affine(self.W_r, self.U_r, self.b_r, h, x_t))
-        return z, r, self._affine(self.W_h, self.U_h, self.b_h, r * h, x_t)
+        z = torch.sigmoid(self.affine(self.W_z, self.U_z, self.b_z, h, x_t))
+        r = torch.sigmoid(self.affine(self.W_r, self.U_r, self.b_r, h, x_t))
+        return z, r, self.affine(self.W_h, self.U_h, self.b_h, r * h, x_t)
 
     def _parts(self, x_t: Tensor, h: Tensor):
         z, r, pre = self._gates(x_t, h)
@@ -478,17 +564,17 @@ class GRUCell(Cell):
 
     def retention(self, x_t: Tensor, h: Tensor) -> Tensor:
         self._check_step_args(x_t, h)
-        return 1 - torch.sigmoid(self._affine(self.W_z, self.U_z, self.b_z, h, x_t))
+        return 1 - torch.sigmoid(self.affine(self.W_z, self.U_z, self.b_z, h, x_t))
 
     def reset_gate(self, x_t: Tensor, h: Tensor) -> Tensor:
         """r = sigma(W_r h + U_r x + b_r), (B, n)."""
         self._check_step_args(x_t, h)
-        return torch.sigmoid(self._affine(self.W_r, self.U_r, self.b_r, h, x_t))
+        return torch.sigmoid(self.affine(self.W_r, self.U_r, self.b_r, h, x_t))
 
     def step(self, x_t: Tensor, h: Tensor) -> Tensor:
         """h' = (1 - z) h + z n, as h + z (n - h)."""
         z, _, pre = self._gates(x_t, h)
-        return torch.lerp(h, self._candidate(pre), z)
+        return torch.lerp(h, self.candidate(pre), z)
 
     def jacobian(self, x_t: Tensor, h: Tensor) -> Tensor:
         """J = diag(1-z) + diag((n - h) z (1-z)) W_z + diag(z) D L W_h [diag(r) + diag(h r (1-r)) W_r]."""
@@ -526,23 +612,26 @@ class LSTMCell(Cell):
     """
 
     state_parts = 2
+    gate_weights = ("W_f", "U_f")
 
-    def __init__(self, input_size: int, hidden_size: int, *, gate_init: float | None = None, **options) -> None:
+    def __init__(self, input_size: int, hidden_size: int, **options) -> None:
         super().__init__(input_size, hidden_size, **options)
-        self.gate_init = _check_gate_init(gate_init, self.use_bias)
         n, m = self.hidden_size, self.input_size
-        self.W_i, self.U_i, self.b_i = self._uniform(n, n), self._uniform(n, m), self._bias(n)
-        forget = None if gate_init is None else _logit(1 - gate_init)
-        self.W_f, self.U_f, self.b_f = self._uniform(n, n), self._uniform(n, m), self._bias(n, value=forget)
-        self.W_o, self.U_o, self.b_o = self._uniform(n, n), self._uniform(n, m), self._bias(n)
-        self.W_c, self.U_c, self.b_c = self._uniform(n, n), self._uniform(n, m), self._bias(n)
+        self.W_i, self.U_i, self.b_i = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
+                                        self.bias_parameter(n))
+        self.W_f, self.U_f = self.uniform_parameter(n, n), self.uniform_parameter(n, m)
+        self.b_f = self.gate_bias_parameter(n, retention=True)
+        self.W_o, self.U_o, self.b_o = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
+                                        self.bias_parameter(n))
+        self.W_c, self.U_c, self.b_c = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
+                                        self.bias_parameter(n))
 
     def _gates(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(i, f, o, the candidate's pre-activation W_c h + U_c x + b_c)."""
-        i = torch.sigmoid(self._affine(self.W_i, self.U_i, self.b_i, h, x_t))
-        f = torch.sigmoid(self._affine(self.W_f, self.U_f, self.b_f, h, x_t))
-        o = torch.sigmoid(self._affine(self.W_o, self.U_o, self.b_o, h, x_t))
-        return i, f, o, self._affine(self.W_c, self.U_c, self.b_c, h, x_t)
+        i = torch.sigmoid(self.affine(self.W_i, self.U_i, self.b_i, h, x_t))
+        f = torch.sigmoid(self.affine(self.W_f, self.U_f, self.b_f, h, x_t))
+        o = torch.sigmoid(self.affine(self.W_o, self.U_o, self.b_o, h, x_t))
+        return i, f, o, self.affine(self.W_c, self.U_c, self.b_c, h, x_t)
 
     def _parts(self, x_t: Tensor, h: Tensor, c: Tensor):
         i, f, o, pre = self._gates(x_t, h)
@@ -553,13 +642,13 @@ class LSTMCell(Cell):
     def step(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         h, c = state
         i, f, o, pre = self._gates(x_t, h)
-        c_new = f * c + i * self._candidate(pre)
+        c_new = f * c + i * self.candidate(pre)
         return o * torch.tanh(c_new), c_new
 
     def retention(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> Tensor:
         self._check_step_args(x_t, state)
         h, _ = state
-        return torch.sigmoid(self._affine(self.W_f, self.U_f, self.b_f, h, x_t))
+        return torch.sigmoid(self.affine(self.W_f, self.U_f, self.b_f, h, x_t))
 
     def jacobian(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> Tensor:
         """[[dh'/dh, dh'/dc], [dc'/dh, dc'/dc]] with dc'/dc = diag(f), dh'/dc = diag(o tanh'(c') f),

@@ -1,11 +1,12 @@
 """Everything the book says about a cell, for any registered cell kind (book/extending.md).
 
 A reader registers a new cell with :func:`learnability.cells.register` (a ``step`` and a ``retention``; a
-``jacobian`` and a SymPy form are optional) and calls :func:`cell_report`. Built-in cells go through exactly the same
-path. The report holds:
+``jacobian`` and a SymPy form are optional; the cell contract is in :mod:`learnability.cells`) and calls
+:func:`cell_report`. Built-in cells go through exactly the same path. The report holds:
 
 * Jacobian checks: autograd against central finite differences (always), the cell's own ``jacobian`` against
-  autograd (when the cell overrides it), a SymPy Jacobian against autograd (when a SymPy step is given);
+  autograd (when the cell overrides it), a SymPy Jacobian against autograd (when a SymPy step is given); a gap above
+  the tolerance raises ``ValueError``;
 * effective learning rates at orders 0 and 1 and the exact diagonal transport (eq-mu), and their envelopes
   (eq-envelope);
 * the decay regime of the exact envelope, by least squares in log f (:func:`fit_decay`: exponential, power law or
@@ -22,11 +23,16 @@ import sympy as sp
 import torch
 from torch import Tensor
 
-from .cells import Cell, make_cell
+from .cells import Cell, is_builtin, kinds, make_cell
 from .effective_lr import effective_learning_rates, envelope, transport_diagonal
+from .symbolic import Parameters
 from .window import learnability_window
 
-SympyStep = Callable[[sp.Matrix, sp.Matrix, dict], sp.Matrix]
+SympyStep = Callable[[sp.Matrix, sp.Matrix, Parameters], sp.Matrix]
+CHECK_STEPS = (0, 5)            # the Jacobians are compared at the states reached after these steps
+TOL = 1e-6                      # the largest Jacobian gap a check accepts (float64; finite differences reach ~1e-9)
+CHECKS = {"fd": "autograd vs central finite differences", "analytic": "the cell's jacobian vs autograd",
+          "sympy": "the SymPy step's Jacobian vs autograd"}
 
 
 def finite_difference_jacobian(cell: Cell, x_t: Tensor, state: Tensor, eps: float = 1e-6) -> Tensor:
@@ -46,13 +52,14 @@ def finite_difference_jacobian(cell: Cell, x_t: Tensor, state: Tensor, eps: floa
 def sympy_jacobian(cell: Cell, sympy_step: SympyStep) -> Callable[[Tensor, Tensor], Tensor]:
     """The Jacobian of a reader's SymPy step as a function of (x_t, state), evaluated like the torch cell's:
     ``sympy_step(h, x, params)`` gets symbol vectors h (d) and x (input_size) and the cell's parameters as SymPy
-    matrices of their current values, and returns the new flat state; SymPy differentiates it in h once, and the
-    returned function evaluates that Jacobian for a batch, (B, d, d) float64."""
+    matrices of their current values (a :class:`learnability.symbolic.Parameters` mapping by parameter name: a name
+    the cell lacks raises a ``ValueError`` listing its names), and returns the new flat state; SymPy differentiates it
+    in h once, and the returned function evaluates that Jacobian for a batch, (B, d, d) float64."""
     d, m = cell.state_size, cell.input_size
     h = sp.Matrix(sp.symbols(f"h0:{d}"))
     x = sp.Matrix(sp.symbols(f"x0:{m}"))
-    params = {name: sp.Matrix(p.detach().double().numpy().reshape(p.shape[0], -1))
-              for name, p in cell.named_parameters()}
+    params = Parameters({name: sp.Matrix(p.detach().double().numpy().reshape(p.shape[0], -1))
+                         for name, p in cell.named_parameters()})
     new = sp.Matrix(sympy_step(h, x, params))
     if new.shape != (d, 1):
         raise ValueError(f"the SymPy step must return a column of length d = {d}; got shape {new.shape}")
@@ -66,8 +73,8 @@ def sympy_jacobian(cell: Cell, sympy_step: SympyStep) -> Callable[[Tensor, Tenso
     return evaluate
 
 
-def jacobian_checks(cell: Cell, xs: Tensor, sympy_step: SympyStep | None = None, steps: Sequence[int] = (0, 5)
-                    ) -> dict[str, float]:
+def jacobian_checks(cell: Cell, xs: Tensor, sympy_step: SympyStep | None = None,
+                    steps: Sequence[int] = CHECK_STEPS) -> dict[str, float]:
     """Largest entrywise gaps between Jacobians at the states reached after ``steps`` steps of xs (B, T, m):
     ``fd`` autograd vs finite differences; ``analytic`` the cell's jacobian vs autograd (only if overridden);
     ``sympy`` the SymPy Jacobian vs autograd (only if ``sympy_step`` is given)."""
@@ -83,7 +90,8 @@ def jacobian_checks(cell: Cell, xs: Tensor, sympy_step: SympyStep | None = None,
         out["sympy"] = 0.0
     for t in steps:
         if not 0 <= t < xs.shape[1]:
-            raise ValueError(f"steps must lie in [0, T = {xs.shape[1]}); got {t}")
+            raise ValueError(f"steps (where the Jacobians are compared) must lie in [0, T) for xs of T = {xs.shape[1]} "
+                             f"steps; got {t}")
         state, x_t = cell.unflatten_state(flat[:, t]), xs[:, t]
         auto = cell.jacobian_autograd(x_t, state).detach()
         out["fd"] = max(out["fd"], float((finite_difference_jacobian(cell, x_t, state) - auto).abs().max()))
@@ -92,6 +100,31 @@ def jacobian_checks(cell: Cell, xs: Tensor, sympy_step: SympyStep | None = None,
         if symbolic is not None:
             out["sympy"] = max(out["sympy"], float((symbolic(x_t, state) - auto).abs().max()))
     return out
+
+
+def registered_jacobian_checks(*, layer_norm: bool = False, seed: int = 0) -> tuple[list[dict], dict[str, str]]:
+    """:func:`jacobian_checks` for every cell kind registered outside :mod:`learnability.cells` (the built-in kinds
+    have SymPy models, :func:`learnability.symbolic.jacobian_errors`), as ``learnability jacobians`` prints them: a
+    float64 cell (hidden size 3, input size 2, ``seed``, ``layer_norm``) driven by Gaussian inputs for
+    ``max(CHECK_STEPS) + 1`` steps.
+
+    Returns (rows, skipped): one row ``{"kind", "fd", "analytic"}`` per kind that could be built (``"analytic"`` is
+    None for a class without its own ``jacobian``), and {kind: reason} for each kind or check not run.
+    """
+    rows, skipped = [], {}
+    gen = torch.Generator().manual_seed(seed)
+    xs = torch.randn(4, max(CHECK_STEPS) + 1, 2, generator=gen, dtype=torch.float64)
+    for kind in (k for k in kinds() if not is_builtin(k)):
+        try:
+            cell = make_cell(kind, 2, 3, dtype=torch.float64, layer_norm=layer_norm, seed=seed)
+        except ValueError as err:
+            skipped[kind] = f"not checked: {err}"
+            continue
+        checks = jacobian_checks(cell, xs)
+        rows.append({"kind": kind, "fd": checks["fd"], "analytic": checks.get("analytic")})
+        if "analytic" not in checks:
+            skipped[kind] = "no analytic check: the class defines no jacobian (autograd is its Jacobian)"
+    return rows, skipped
 
 
 def fit_decay(lags: Sequence[int], f: Sequence[float]) -> dict:
@@ -119,7 +152,8 @@ def fit_decay(lags: Sequence[int], f: Sequence[float]) -> dict:
 def cell_report(kind: str, *, hidden_size: int = 16, input_size: int = 2, T: int = 60, batch: int = 16,
                 seed: int = 0, lags: Sequence[int] | None = None, Ns: Sequence[float] = (1e2, 1e3, 1e4, 1e5, 1e6),
                 alpha: float = 1.5, threshold: float = 5.0, sigma: float = 1.0, c: float = 1.0,
-                sympy_step: SympyStep | None = None, sympy_size: int = 4, cell_options: dict | None = None) -> dict:
+                sympy_step: SympyStep | None = None, sympy_size: int = 4, cell_options: dict | None = None,
+                tol: float = TOL) -> dict:
     """The book's pipeline for one cell kind, built-in or registered by a reader (see the module docstring).
 
     The cell is built in float64 with ``make_cell(kind, input_size, hidden_size, seed=seed, **cell_options)`` (a
@@ -128,7 +162,28 @@ def cell_report(kind: str, *, hidden_size: int = 16, input_size: int = 2, T: int
     window uses that normalised envelope with the detection constants ``threshold``, ``sigma``, ``c``. The SymPy
     check runs on a twin cell of hidden size ``sympy_size`` (SymPy's differentiation time grows steeply with n;
     n = 6 already takes ~10 s for a minimal gated unit); the other checks run on the cell itself.
+
+    Returns a dict:
+
+    * ``"kind"``: the cell's kind;
+    * ``"checks"``: {check: largest entrywise gap} for the checks of :func:`jacobian_checks` (``"fd"`` always,
+      ``"analytic"`` when the class defines ``jacobian``, ``"sympy"`` when ``sympy_step`` is given);
+    * ``"lags"``: the lags (array), by default 1..T // 2;
+    * ``"envelopes"``: {``"order 0"``, ``"order 1"`` (only for a cell with a ``retention``), ``"exact"``: the envelope
+      over ``lags`` normalised at the first lag (arrays)};
+    * ``"fit"``: :func:`fit_decay` of the exact envelope (``"regime"``, ``"rate"``, ``"fits"``);
+    * ``"Ns"``, ``"windows"``: the sample sizes and the window H_N at each (arrays).
+
+    Raises ``ValueError`` when a Jacobian check's gap exceeds ``tol`` (a hand-written ``jacobian`` or SymPy step that
+    does not match the step), and when ``T`` is too short for the checks and the decay fit.
     """
+    minimum = max(CHECK_STEPS) + 1 if lags is not None else 8
+    if isinstance(T, bool) or not isinstance(T, int) or T < minimum:
+        raise ValueError(f"T (the sequence length) must be an integer >= {minimum}: the Jacobian checks compare the "
+                         f"states after steps {CHECK_STEPS}" + ("" if lags is not None else " and the decay fit needs "
+                         "the lags 1..T // 2 to hold three lags > 1") + f"; got T={T!r}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0:
+        raise ValueError(f"tol (the largest Jacobian gap accepted) must be a positive number; got {tol!r}")
     cell_options = dict(cell_options or {})
     cell = make_cell(kind, input_size, hidden_size, dtype=torch.float64, seed=seed, **cell_options)
     lags = list(range(1, T // 2 + 1)) if lags is None else list(lags)
@@ -138,6 +193,10 @@ def cell_report(kind: str, *, hidden_size: int = 16, input_size: int = 2, T: int
     if sympy_step is not None:
         twin = make_cell(kind, input_size, sympy_size, dtype=torch.float64, seed=seed, **cell_options)
         checks["sympy"] = jacobian_checks(twin, xs[: min(batch, 4)], sympy_step)["sympy"]
+    failed = {name: gap for name, gap in checks.items() if not gap <= tol}
+    if failed:
+        raise ValueError(f"Jacobian check failed for cell kind {kind!r}: " + "; ".join(
+            f"{CHECKS[name]}: gap {gap:.2e}" for name, gap in failed.items()) + f" (tol = {tol:g})")
     envelopes = {}
     try:
         for order in (0, 1):

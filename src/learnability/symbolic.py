@@ -9,6 +9,10 @@ in book/p1_jacobians.md), built from matrix symbols, together with the explicit 
 ``model.check_structure()`` proves symbolically that the matrix form equals the derived Jacobian.
 ``model.evaluate_jacobian(cell, x_t, state)`` lambdifies the derived Jacobian and evaluates it at a torch
 cell's parameters, so tests can compare it with ``cell.jacobian`` and with autograd.
+
+Parameters are held by name in a :class:`Parameters` mapping (here and in the SymPy steps a reader writes for
+:func:`learnability.extension.cell_report`): a name the cell does not have raises :class:`ParameterError`, which lists
+the names it has.
 """
 
 from __future__ import annotations
@@ -22,6 +26,22 @@ import torch
 from torch import Tensor
 
 from .cells import LN_EPS, Cell, resolve_kind
+
+
+class ParameterError(KeyError, ValueError):
+    """A parameter name a cell does not have (a ``KeyError`` of a mapping and a ``ValueError`` of a bad argument);
+    the message lists the names it has."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Parameters(dict):
+    """A cell's parameters as SymPy matrices, by the torch parameter names; a missing name raises
+    :class:`ParameterError` listing the names available."""
+
+    def __missing__(self, name: str) -> sp.Matrix:
+        raise ParameterError(f"the cell has no parameter {name!r}; its parameters: {', '.join(self) or 'none'}")
 
 
 class sigmoid(sp.Function):  # noqa: N801  (reads as the math function)
@@ -75,7 +95,7 @@ class SymbolicCell:
     bias: bool
     state: sp.Matrix
     x: sp.Matrix
-    params: dict[str, sp.Matrix]
+    params: Parameters
     step_in_zeta: sp.Matrix  # the step with the candidate pre-activation z written as symbols zeta
     pieces: dict[str, sp.Matrix] = field(default_factory=dict)  # named sub-expressions (a, g, d, ...)
 
@@ -219,7 +239,7 @@ def cell_model(kind: str, hidden_size: int = 2, input_size: int = 1, *, layer_no
     if layer_norm and hidden_size < 2:
         raise ValueError("layer_norm needs hidden_size >= 2 (a LayerNorm over one unit is constant)")
     n, m = hidden_size, input_size
-    x, params, pieces = _vector("x", m), {}, {}
+    x, params, pieces = _vector("x", m), Parameters(), {}
 
     def affine(prefix: str, h: sp.Matrix, rows: int = n, bias_name: str | None = None) -> sp.Matrix:
         W, U = _matrix(f"W{prefix}", rows, n), _matrix(f"U{prefix}", rows, m)

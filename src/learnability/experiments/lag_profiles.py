@@ -10,10 +10,15 @@ fitted exponent s of prof = pred^s (least squares on logs, through the origin) a
 together (book/errata.md): "gate_term" (phi(a_t) - h_t in the gate term), "reversed" (product J_{k+1}...J_t),
 "power5" (5 power iterations instead of the exact 2-norm), "offbyone" (update-gate predictor over l + 1 gates),
 "code" (all four).
+
+``kinds`` take any registered cell kind (:func:`learnability.cells.register`), built without biases (``bias=False``,
+as the authors' cells). What a kind's class lacks is skipped, with the reason in ``Result.skipped`` and a warning:
+"gate_term" and "code" need ``jacobian_terms``; the two predictors need ``retention``.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -21,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from .. import errata, tasks
+from ..cells import missing_features, resolve_kind
 from ..effective_lr import gate_product_profile
 from ..timescales import retention_trajectory
 from ..training import build_model, torch_threads, train
@@ -29,6 +35,7 @@ from . import Preset
 from .cache import cached
 
 VARIANTS = ("exact", "gate_term", "reversed", "power5", "offbyone", "code")
+NEEDS = {"gate_term": "jacobian_terms", "code": "jacobian_terms"}    # variant -> the cell method it needs
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class Config(Preset):
     variants: tuple[str, ...] = VARIANTS
 
     def __post_init__(self) -> None:
+        for kind in self.kinds:
+            resolve_kind(kind)                      # ValueError naming the registered kinds
         bad = [v for v in self.variants if v not in VARIANTS]
         if bad:
             raise ValueError(f"unknown variants {bad}; allowed: {VARIANTS}")
@@ -72,14 +81,25 @@ class Result:
     retention_pred: dict[str, np.ndarray]           # kind -> (seeds, checkpoints, max_lag)
     update_pred: dict[tuple[str, str], np.ndarray]  # (kind, variant) -> (seeds, checkpoints, max_lag)
     losses: dict[str, np.ndarray]                   # kind -> (seeds, steps)
+    skipped: dict[str, dict[str, str]]              # kind -> {variant, or "predictors": why it was not computed}
+
+
+def skipped_features(kind: str, variants: tuple[str, ...]) -> dict[str, str]:
+    """{variant or "predictors": reason} for what the class of cell ``kind`` cannot give (see the module docstring);
+    empty for the built-in gated cells."""
+    missing = missing_features(kind)
+    out = {v: f"variant {v!r} skipped: {missing[NEEDS[v]]}" for v in variants if NEEDS.get(v) in missing}
+    if "retention" in missing:
+        out["predictors"] = f"retention and update-gate predictors skipped: {missing['retention']}"
+    return out
 
 
 def _diagnostics(cell, xs: torch.Tensor, config: Config, seed: int) -> tuple[dict, np.ndarray, dict]:
     """Per variant the profile prof(l) (exact norms: the medians of :func:`learnability.transport.lag_medians`, the
     reversed products J_{t-l+1} ... J_t through their transposes J_t^T ... J_{t-l+1}^T, a chronological product of
     the same norm; "power5" and "code": the code's power-iteration norm per product), the retention predictor and
-    the update-gate predictor per variant."""
-    retention = retention_trajectory(cell, xs)
+    the update-gate predictor per variant; (profiles, None, {}) for a cell without a retention."""
+    retention = None if "retention" in missing_features(cell.kind) else retention_trajectory(cell, xs)
     with torch.no_grad():
         J_exact = jacobians(cell, xs)
         J_code = errata.code_jacobians(cell, xs) if set(config.variants) & {"gate_term", "code"} else None
@@ -98,18 +118,24 @@ def _diagnostics(cell, xs: torch.Tensor, config: Config, seed: int) -> tuple[dic
                 if key not in medians:
                     medians[key] = lag_medians(J.mT if reverse else J, config.max_lag)
                 profiles[variant] = medians[key] / medians[key][0]
-            extra = 1 if variant in ("offbyone", "code") else 0
-            update[variant] = gate_product_profile(1 - retention, config.max_lag, extra)
+            if retention is not None:
+                extra = 1 if variant in ("offbyone", "code") else 0
+                update[variant] = gate_product_profile(1 - retention, config.max_lag, extra)
+    if retention is None:
+        return profiles, None, update
     return profiles, gate_product_profile(retention, config.max_lag), update
 
 
 def compute(config: Config) -> Result:
-    profile = {(k, v): [] for k in config.kinds for v in config.variants}
-    update = {(k, v): [] for k in config.kinds for v in config.variants}
-    retention = {k: [] for k in config.kinds}
-    losses = {k: [] for k in config.kinds}
+    skipped = {kind: skipped_features(kind, config.variants) for kind in config.kinds}
+    for kind, reasons in skipped.items():
+        for reason in reasons.values():
+            warnings.warn(f"lag_profiles, cell kind {kind!r}: {reason}", stacklevel=2)
+    profile, update, retention, losses = {}, {}, {}, {k: [] for k in config.kinds}
     for kind in config.kinds:
+        kind_config = replace(config, variants=tuple(v for v in config.variants if v not in skipped[kind]))
         options = {"alpha": config.alpha} if kind == "leaky" else {}
+        found = []          # per seed, per checkpoint: (profiles, retention predictor, update predictors)
         for seed in tqdm(config.seeds, desc=f"S1 {kind}", leave=False, disable=None):
             # train in float32 (5x faster here), evaluate Jacobian products in float64 on a copy of the weights
             model = build_model(kind, config.task, config.inputs, config.hidden, seed, bias=False, **options)
@@ -122,22 +148,20 @@ def compute(config: Config) -> Result:
             probe_gen = torch.Generator().manual_seed(seed + 999)
             xs, _, _ = tasks.make_batch(config.task, config.probe, config.T, config.inputs, probe_gen,
                                         dtype=torch.float64)
-            per_ck = {v: [] for v in config.variants}
-            upd_ck = {v: [] for v in config.variants}
-            ret_ck = []
+            found.append([])
             for step in config.checkpoints:
                 model.load_state_dict({name: value.double() for name, value in saved[step].items()})
-                prof, ret, upd = _diagnostics(model.cell, xs, config, seed)
-                ret_ck.append(ret)
-                for v in config.variants:
-                    per_ck[v].append(prof[v])
-                    upd_ck[v].append(upd[v])
-            retention[kind].append(np.stack(ret_ck))
-            for v in config.variants:
-                profile[kind, v].append(np.stack(per_ck[v]))
-                update[kind, v].append(np.stack(upd_ck[v]))
-    return Result(config, {k: np.stack(v) for k, v in profile.items()}, {k: np.stack(v) for k, v in retention.items()},
-                  {k: np.stack(v) for k, v in update.items()}, {k: np.asarray(v) for k, v in losses.items()})
+                found[-1].append(_diagnostics(model.cell, xs, kind_config, seed))
+
+        def stack(pick) -> np.ndarray:
+            return np.stack([np.stack([pick(d) for d in per_seed]) for per_seed in found])
+
+        for v in kind_config.variants:
+            profile[kind, v] = stack(lambda d, v=v: d[0][v])
+        if "predictors" not in skipped[kind]:
+            retention[kind] = stack(lambda d: d[1])
+            update.update({(kind, v): stack(lambda d, v=v: d[2][v]) for v in kind_config.variants})
+    return Result(config, profile, retention, update, {k: np.asarray(v) for k, v in losses.items()}, skipped)
 
 
 def run(config: Config | None = None, *, force: bool = False) -> Result:
@@ -160,9 +184,12 @@ def fit_power(profile: np.ndarray, predictor: np.ndarray) -> tuple[float, float]
 
 
 def summary(result: Result, variant: str = "exact", checkpoint: int = -1) -> list[dict]:
-    """Per cell: fitted s and R^2 (median over seeds) against both predictors at one checkpoint (default: last)."""
+    """Per cell: fitted s and R^2 (median over seeds) against both predictors at one checkpoint (default: last); a
+    cell whose profile or predictors were skipped (``result.skipped``) has no row."""
     rows = []
     for kind in result.config.kinds:
+        if (kind, variant) not in result.update_pred:
+            continue
         prof = result.profile[kind, variant][:, checkpoint]
         ret = result.retention_pred[kind][:, checkpoint]
         upd = result.update_pred[kind, variant][:, checkpoint]

@@ -7,7 +7,10 @@ One ``run(config) -> Result`` does, for every architecture x seed (and for the o
    diagnostic sets sharing the unit vector u;
 2. training (MSE over all steps, global-norm clipping, mini-batches from a fixed training set) of a cell from
    ``learnability.cells`` with a linear read-out; LayerNorm on the candidate, orthogonal non-gate weights, zero gate
-   weights and gate biases at retention 1 - ``gate_init`` (the paper's initialisation);
+   weights and gate biases at retention 1 - ``gate_init`` (the paper's initialisation). An architecture is one of
+   :data:`ARCHITECTURES` or a cell kind registered by a reader (:func:`learnability.cells.register`), by its kind
+   name: it is built with ``gate_init`` and ``layer_norm`` (which it must honour, see the cell contract), its
+   ``gate_weights`` are zeroed, and it needs a ``retention`` (every rate below is built on it);
 3. diagnostics on the diagnostic set, per lag of the grid: the envelope from first-order mu and from the exact
    diagonal product, the diagonal of the exact transport (on ``exact_sequences`` sequences, every ``exact_stride``-th
    window start), per-unit mean |mu|, the
@@ -42,7 +45,7 @@ from joblib import Parallel, delayed
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ..cells import make_cell
+from ..cells import Cell, is_builtin, kinds, make_cell, missing_features
 from ..diagnostics import matched_samples
 from ..effective_lr import (lstm_code_diagonals, lstm_code_windows, trajectory_diagonals, transport_diagonal_windows,
                             window_envelope, windows)
@@ -51,7 +54,6 @@ from . import Preset
 from .cache import cached, cached_piece
 
 ARCHITECTURES = {"ConstGate": "leaky", "SharedGate": "scalar", "DiagGate": "multi", "GRU": "gru", "LSTM": "lstm"}
-GATE_PARAMETERS = ("w_g", "u_g", "W_g", "U_g", "W_z", "U_z", "W_f", "U_f")
 ADAPTIVE = {"adamw": "exp_avg_sq", "adam": "exp_avg_sq", "rmsprop": "square_avg"}
 TRANSPORT_SEQUENCES = 4      # sequences whose step Jacobians (T, d, d) are held at once for the exact transport
 _FORWARD_AD = threading.Lock()   # forward-mode AD levels are global to a process: threaded runs take turns
@@ -100,10 +102,17 @@ class Config(Preset):
     n_jobs: int = 1
 
     def __post_init__(self) -> None:
-        unknown = [a for a in self.architectures + (self.sweep_architecture,) + self.retrain_architectures
-                   if a not in ARCHITECTURES]
+        named = dict.fromkeys(self.architectures + (self.sweep_architecture,) + self.retrain_architectures)
+        unknown = [a for a in named if a not in available_architectures()]
         if unknown:
-            raise ValueError(f"unknown architectures {unknown}; available: {list(ARCHITECTURES)}")
+            raise ValueError(f"unknown architectures {unknown}; available: {available_architectures()}")
+        lacking = [missing_features(kind_of(a)) for a in named]
+        without = [features["retention"] for features in lacking if "retention" in features]
+        if without:
+            raise ValueError(f"the window pipeline's rates are products of retentions: {'; '.join(without)}")
+        for architecture in named:          # a reader's cell refuses options it cannot honour: say so now
+            if not is_builtin(kind_of(architecture)):
+                make_architecture_cell(self, architecture, seed=0)
         bad = [o for o in (self.optimizer, *self.sweep_optimizers) if o not in OPTIMIZERS]
         if bad:
             raise ValueError(f"unknown optimizers {bad}; available: {sorted(OPTIMIZERS)}")
@@ -158,6 +167,19 @@ class Config(Preset):
                        sweep_optimizers=(book.optimizer,), sweep_lrs=(book.lr,), retrain_N=())
 
 
+def available_architectures() -> list[str]:
+    """The architecture names a :class:`Config` accepts: :data:`ARCHITECTURES`, then every cell kind registered
+    outside :mod:`learnability.cells` (by its kind name), in registration order."""
+    return list(ARCHITECTURES) + [kind for kind in kinds() if not is_builtin(kind)]
+
+
+def kind_of(architecture: str) -> str:
+    """The cell kind of ``architecture`` (see :func:`available_architectures`)."""
+    if architecture not in available_architectures():
+        raise ValueError(f"unknown architecture {architecture!r}; available: {available_architectures()}")
+    return ARCHITECTURES.get(architecture, architecture)
+
+
 @dataclass
 class Result:
     config: Config
@@ -180,19 +202,24 @@ def multilag_data(config: Config, n: int, seed: int, split: int) -> tuple[Tensor
 
 
 # ----- model --------------------------------------------------------------------------------------------------
-def build(config: Config, architecture: str, seed: int) -> SequenceModel:
-    """The cell of ``architecture`` (ConstGate: leaky with alpha = gate_init; others with gate_init) and a scalar
-    read-out, initialised as in the paper: orthogonal non-gate weight matrices (read-out included), zero gate weights,
-    gate biases from gate_init."""
-    kind = ARCHITECTURES[architecture]
+def make_architecture_cell(config: Config, architecture: str, seed: int) -> Cell:
+    """The cell of ``architecture``: ConstGate is the leaky cell with alpha = gate_init, every other architecture
+    (built-in or registered) gets ``gate_init``; all get ``layer_norm`` and ``seed``."""
+    kind = kind_of(architecture)
     options = {"alpha": config.gate_init} if kind == "leaky" else {"gate_init": config.gate_init}
-    cell = make_cell(kind, config.D, config.H, layer_norm=config.layer_norm, seed=seed, **options)
+    return make_cell(kind, config.D, config.H, layer_norm=config.layer_norm, seed=seed, **options)
+
+
+def build(config: Config, architecture: str, seed: int) -> SequenceModel:
+    """The cell of ``architecture`` (:func:`make_architecture_cell`) and a scalar read-out, initialised as in the
+    paper: orthogonal non-gate weight matrices (read-out included), zero gate weights (the cell's ``gate_weights``),
+    gate biases from gate_init."""
+    cell = make_architecture_cell(config, architecture, seed)
     model = SequenceModel(cell, 1, seed=seed)
     gen = torch.Generator().manual_seed(seed + 7)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            short = name.split(".")[-1]
-            if short in GATE_PARAMETERS:
+            if name.startswith("cell.") and name.split(".")[-1] in cell.gate_weights:
                 p.zero_()
             elif p.dim() == 2:
                 nn.init.orthogonal_(p, generator=gen)
@@ -497,7 +524,9 @@ def compute(config: Config, force: bool = False) -> Result:
     todo = specs(config)
     threads = 1 if config.n_jobs > 1 else None
     jobs = (delayed(_cached_one)(config, spec, threads, force) for spec in todo)
-    results = Parallel(n_jobs=config.n_jobs, return_as="generator")(jobs)
+    # a reader's cell is registered in this process only: its runs share the process (threads), not worker processes
+    shared = any(not is_builtin(kind_of(spec[0])) for spec in todo)
+    results = Parallel(n_jobs=config.n_jobs, return_as="generator", require="sharedmem" if shared else None)(jobs)
     runs = dict(tqdm(results, total=len(todo), desc="window pipeline", leave=False, disable=None))
     return Result(config, runs)
 
