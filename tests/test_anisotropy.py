@@ -49,12 +49,30 @@ def test_s2_tiny_run(tmp_path, monkeypatch):
     assert rows[0]["task"] == "adding" and all(0 < rows[0][anisotropy_s2.label(r)] <= 1 for r in cfg.runs)
 
 
+def test_s2_runs_a_registered_cell(tmp_path, monkeypatch):
+    """A reader's cell (tests/user_cells.py), built without biases as the experiment's cells are, beside a built-in
+    one; the gradient table leaves out the multi+SGD vs plain+Adam comparison when those runs are not in the config."""
+    import user_cells  # noqa: F401  (registers test_mgu)
+
+    monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
+    cfg = dataclasses.replace(anisotropy_s2.Config.book(), runs=(("test_mgu", "sgd", 1e-2), ("plain", "sgd", 1e-2)),
+                              tasks=("adding",), T=12, hidden=16, steps=3, probe=3, lags=(1, 4), pairs=4,
+                              grad_examples=12)
+    result = anisotropy_s2.run(cfg)
+    assert result.jac_ai["adding", "test_mgu+sgd"].shape == (1, 2)
+    key = "adding", "test_mgu+sgd"
+    assert np.all(np.isfinite(result.jac_ce[key])) and np.all(result.grad_ce[key] > 0)
+    rows = anisotropy_s2.gradient_table(result)
+    assert set(rows[0]) == {"task", "test_mgu+sgd", "test_mgu+sgd IQR", "plain+sgd", "plain+sgd IQR"}
+
+
 @pytest.mark.parametrize("call,match", [
     (lambda: anisotropy.anisotropy(torch.ones(5), k=6), r"k must be an integer in \[1, 5\]"),
     (lambda: anisotropy.anisotropy(torch.ones(5), k=3, top=2), "top must lie"),
     (lambda: anisotropy.gradient_covariance_stats(torch.ones(5, 3)), "M >= k"),
     (lambda: anisotropy_s2.Config(hidden=8), "hidden must be >= 16"),
     (lambda: anisotropy_s2.Config(tasks=("nope",)), "unknown tasks"),
+    (lambda: anisotropy_s2.Config(runs=(("nope", "sgd", 1e-2),)), "unknown cell kind 'nope'; allowed"),
 ])
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):

@@ -6,7 +6,7 @@ from conftest import random_point, randomise_layer_norm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from learnability.cells import ALIASES, Cell, kinds, make_cell, register
+from learnability.cells import ALIASES, Cell, is_builtin, kinds, make_cell, missing_features, register
 
 ALL = ("plain", "leaky", "scalar", "multi", "gru", "lstm")
 
@@ -180,8 +180,9 @@ def test_registered_cell_uses_the_same_path_and_autograd_jacobian():
     class MinimalGate(Cell):
         def __init__(self, input_size, hidden_size, **options):
             super().__init__(input_size, hidden_size, **options)
-            self.W, self.U = self.uniform_parameter(hidden_size, hidden_size), self.uniform_parameter(hidden_size, input_size)
-            self.W_f, self.U_f = self.uniform_parameter(hidden_size, hidden_size), self.uniform_parameter(hidden_size, input_size)
+            n, m = hidden_size, input_size
+            self.W, self.U = self.uniform_parameter(n, n), self.uniform_parameter(n, m)
+            self.W_f, self.U_f = self.uniform_parameter(n, n), self.uniform_parameter(n, m)
 
         def step(self, x_t, h):
             f = torch.sigmoid(self.affine(self.W_f, self.U_f, None, h, x_t))
@@ -190,7 +191,86 @@ def test_registered_cell_uses_the_same_path_and_autograd_jacobian():
     cell = make_cell("test_minimal_gate", 2, 3, dtype=torch.float64, seed=0)
     x, h = random_point(cell, 2, 1)
     assert cell.jacobian(x, h).shape == (2, 3, 3)
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ValueError, match=r"already registered; .* register\('test_minimal_gate', replace=True\)"):
         register("test_minimal_gate")(MinimalGate)
     with pytest.raises(ValueError, match="only subclasses"):
         register("not_a_cell")(int)
+
+
+def test_register_replace_re_registers_a_readers_kind_but_never_a_built_in_one():
+    """Re-running a notebook cell that registers a kind: replace=True swaps the class make_cell builds."""
+
+    class First(Cell):
+        def step(self, x_t, h):
+            return h
+
+    class Second(First):
+        def step(self, x_t, h):
+            return 2 * h
+
+    register("test_replaced", replace=True)(First)
+    register("test_replaced", replace=True)(Second)
+    cell = make_cell("test_replaced", 1, 2)
+    assert type(cell) is Second and torch.equal(cell(torch.zeros(1, 1), torch.ones(1, 2)), torch.full((1, 2), 2.0))
+    assert not is_builtin("test_replaced") and is_builtin("gru") and is_builtin("const")
+    for kind in ("gru", "const"):
+        with pytest.raises(ValueError, match=f"cell kind '{kind}' is built in; pick another name"):
+            register(kind, replace=True)(Second)
+
+
+class _Reader(Cell):
+    """A reader's cell built from the public blocks: f = sigma(W_f h + U_f x + b_f) is the update gate and
+    ``candidate`` carries the LayerNorm; ``plain_tanh=True`` (a class attribute) skips ``candidate``."""
+
+    plain_tanh = False
+
+    def __init__(self, input_size, hidden_size, **options):
+        super().__init__(input_size, hidden_size, **options)
+        n, m = hidden_size, input_size
+        self.W_f, self.U_f, self.b_f = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
+                                        self.gate_bias_parameter(n))
+        self.W, self.U, self.b = self.uniform_parameter(n, n), self.uniform_parameter(n, m), self.bias_parameter(n)
+
+    def step(self, x_t, h):
+        f = torch.sigmoid(self.affine(self.W_f, self.U_f, self.b_f, h, x_t))
+        z = self.affine(self.W, self.U, self.b, h, x_t)
+        return torch.lerp(h, torch.tanh(z) if self.plain_tanh else self.candidate(z), f)
+
+
+register("test_reader", replace=True)(_Reader)
+register("test_reader_without_ln", replace=True)(type("ReaderWithoutLN", (_Reader,), {"plain_tanh": True}))
+register("test_no_gate", replace=True)(type("NoGate", (Cell,), {"step": lambda self, x_t, h: h}))
+
+
+def test_public_building_blocks_honour_bias_gate_init_and_layer_norm():
+    cell = make_cell("test_reader", 2, 3, gate_init=0.2, layer_norm=True, dtype=torch.float64, seed=1)
+    assert torch.allclose(torch.sigmoid(cell.b_f), torch.full((3,), 0.2)) and cell.gate_init == 0.2
+    x, h = random_point(cell, 2, 3)
+    randomise_layer_norm(cell, 3)
+    a = torch.nn.functional.layer_norm(cell.affine(cell.W, cell.U, cell.b, h, x), (3,), cell.ln_weight, cell.ln_bias,
+                                       1e-5)
+    f = torch.sigmoid(h @ cell.W_f.T + x @ cell.U_f.T + cell.b_f)
+    assert torch.allclose(cell(x, h), (1 - f) * h + f * torch.tanh(a), atol=1e-14)
+    bare = make_cell("test_reader", 2, 3, bias=False, dtype=torch.float64, seed=1)
+    assert bare.b is None and bare.b_f is None and bare.bias_parameter(3) is None
+    assert torch.allclose(bare.affine(bare.W, bare.U, None, h, x), h @ bare.W.T + x @ bare.U.T, atol=1e-14)
+    lstm = make_cell("lstm", 2, 3, gate_init=0.2, dtype=torch.float64, seed=0)
+    assert torch.allclose(torch.sigmoid(lstm.b_f), torch.full((3,), 0.8))      # gate_bias_parameter(retention=True)
+
+
+@pytest.mark.parametrize("kind,options,match", [
+    ("test_reader_without_ln", {"layer_norm": True}, "layer_norm=True, but its step does not apply the LayerNorm"),
+    ("test_reader", {"gate_init": 0.1, "bias": False}, "gate_init is carried by the gate bias: it needs bias=True"),
+    ("test_no_gate", {"gate_init": 0.1}, "gate_init=0.1 was given, but the cell makes no gate bias"),
+    ("test_reader", {"layer_norm": True, "alpha": 0.5}, "bad options for cell kind 'test_reader'"),
+])
+def test_an_option_a_cell_cannot_honour_is_refused(kind, options, match):
+    with pytest.raises(ValueError, match=match):
+        make_cell(kind, 2, 3, **options)
+
+
+def test_missing_features_name_what_a_class_lacks():
+    assert missing_features("multi") == {} and missing_features("const") == {}
+    assert set(missing_features("gru")) == {"jacobian_terms"}
+    assert set(missing_features("test_reader")) == {"retention", "jacobian_terms"}
+    assert "cell kind 'test_reader' defines no retention" in missing_features("test_reader")["retention"]

@@ -196,3 +196,56 @@ def test_chapter_fails_like_make_book_and_says_where(tmp_path):
     assert cell.returncode != 0
     assert cell.stderr.splitlines()[-1] == ("  book/tiny.md:16: code cell failed (its line 2): ZeroDivisionError: "
                                             "division by zero"), cell.stderr
+
+
+CELLS = str(ROOT / "tests" / "user_cells.py")
+TINY_PIPELINE = ["--set", "T=12", "--set", "D=2", "--set", "H=4", "--set", "task_lags=(1,2)", "--set",
+                 "coefficients=(0.6,0.5)", "--set", "n_train=16", "--set", "n_diag=128", "--set", "epochs=1", "--set",
+                 "batch=8", "--set", "lag_grid=(1,2,3,4)", "--set", "exact_sequences=4", "--set", "pair_sequences=64",
+                 "--set", "diag_batch=64", "--set", "sweep_optimizers=()", "--set", "sweep_lrs=()", "--set",
+                 "retrain_N=()", "--set", "retrain_architectures=()"]
+
+
+def test_cells_file_makes_a_readers_cell_an_architecture(tmp_path):
+    """`learnability --cells FILE.py run window_pipeline` with the reader's kind, in the book preset's two parallel
+    jobs (which must see the cells the file registered); without the file the kind is unknown."""
+    import os
+
+    env = {**os.environ, "LEARNABILITY_CACHE": str(tmp_path)}
+    mine = ["--set", "architectures=('ConstGate','test_mgu')"]
+    cmd = [sys.executable, "-m", "learnability.cli", "--cells", CELLS, "run", "window_pipeline", *mine, *TINY_PIPELINE]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "window_pipeline (book scale)" in out.stdout
+    out = run("--cells", CELLS, "run", "window_pipeline", *mine, "--show-config")
+    assert out.returncode == 0 and "architectures = ('ConstGate', 'test_mgu')" in out.stdout
+    out = run("run", "window_pipeline", *mine, "--show-config")
+    assert out.returncode != 0 and "unknown architectures ['test_mgu']; available: ['ConstGate'," in out.stderr
+
+
+def test_cells_file_missing_or_failing_to_import_is_named(tmp_path):
+    out = run("--cells", str(tmp_path / "nope.py"), "jacobians")
+    assert out.returncode != 0 and f"--cells {tmp_path / 'nope.py'}: no such file" in out.stderr
+    broken = tmp_path / "broken.py"
+    broken.write_text("from learnability import cells\ncells.register('bad kind')\n")
+    out = run("--cells", str(broken), "jacobians")
+    assert out.returncode != 0 and "failed to import: ValueError: a cell kind must be a Python identifier" in out.stderr
+
+
+def test_jacobians_checks_the_readers_cells_and_says_what_it_skips(tmp_path):
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text(
+        "import torch\nfrom learnability import cells\n\n\n@cells.register('test_wrong_jacobian')\n"
+        "class Wrong(cells.Cell):\n"
+        "    def __init__(self, input_size, hidden_size, **options):\n"
+        "        super().__init__(input_size, hidden_size, **options)\n"
+        "        self.W, self.U = self.uniform_parameter(hidden_size, hidden_size), "
+        "self.uniform_parameter(hidden_size, input_size)\n\n"
+        "    def step(self, x, h):\n        return torch.tanh(self.affine(self.W, self.U, None, h, x))\n\n"
+        "    def jacobian(self, x, h):\n        return self.W.expand(x.shape[0], -1, -1)\n")
+    out = run("--cells", CELLS, "jacobians")
+    assert out.returncode == 0, out.stderr
+    assert "| lstm |" in out.stdout and "| test_mgu | " in out.stdout and "| test_blend | " in out.stdout
+    assert "skipped test_mgu: no analytic check: the class defines no jacobian" in out.stdout
+    out = run("--cells", CELLS, "--cells", str(wrong), "jacobians")
+    assert out.returncode == 1 and "| test_wrong_jacobian | " in out.stdout and "| test_mgu | " in out.stdout

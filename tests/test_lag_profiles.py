@@ -60,3 +60,31 @@ def test_training_on_one_thread_gives_the_same_weights_and_restores_the_threads(
     with pytest.raises(RuntimeError), torch_threads(1):
         raise RuntimeError
     assert torch.get_num_threads() == threads
+
+
+def test_a_registered_cell_runs_and_what_it_lacks_is_skipped_with_the_reason():
+    """A reader's cells (tests/user_cells.py) beside a built-in one: test_mgu has a retention but no jacobian_terms
+    (the code's gate-term variants are skipped), test_blend neither (its predictors are skipped too)."""
+    import user_cells  # noqa: F401  (registers test_mgu and test_blend)
+
+    config = dataclasses.replace(lag_profiles.Config.book(), kinds=("leaky", "test_mgu", "test_blend"), T=10,
+                                 hidden=4, batch=4, steps=2, checkpoints=(0, 2), probe=3, max_lag=4, seeds=(1,))
+    with pytest.warns(UserWarning) as caught:
+        result = lag_profiles.compute(config)
+    assert len(caught) == 5 and str(caught[0].message) == (
+        "lag_profiles, cell kind 'test_mgu': variant 'gate_term' skipped: cell kind 'test_mgu' defines no "
+        "jacobian_terms(x_t, h, code_compat), the retention / candidate / gate split of eq-jac-gated")
+    assert result.skipped["leaky"] == {}
+    assert set(result.skipped["test_mgu"]) == {"gate_term", "code"}
+    assert set(result.skipped["test_blend"]) == {"gate_term", "code", "predictors"}
+    assert "defines no retention" in result.skipped["test_blend"]["predictors"]
+    for kind in config.kinds:
+        ran = [v for v in lag_profiles.VARIANTS if v not in result.skipped[kind]]
+        assert {v for k, v in result.profile if k == kind} == set(ran)
+        assert all(result.profile[kind, v].shape == (1, 2, 4) and result.profile[kind, v][0, 0, 0] == 1.0
+                   for v in ran)
+    assert "test_blend" not in result.retention_pred and result.retention_pred["test_mgu"].shape == (1, 2, 4)
+    assert [row["cell"] for row in lag_profiles.summary(result)] == ["leaky", "test_mgu"]
+    assert [row["cell"] for row in lag_profiles.summary(result, variant="code")] == ["leaky"]
+    with pytest.raises(ValueError, match="unknown cell kind 'test_nope'; allowed"):
+        dataclasses.replace(config, kinds=("leaky", "test_nope"))
