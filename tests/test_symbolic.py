@@ -97,3 +97,10 @@ def test_mismatched_cell_raises():
     x, h = random_point(cell, 1, 0)
     with pytest.raises(ValueError, match="does not match this model"):
         mdl.evaluate_jacobian(cell, x, h)
+
+
+def test_a_parameter_name_the_model_lacks_lists_the_names_it_has():
+    params = symbolic.cell_model("scalar", 2, 1).params
+    with pytest.raises(ValueError, match=r"the cell has no parameter 'W_g'; its parameters: W, U, b, w_g, u_g, b_g$"):
+        params["W_g"]
+    assert params["w_g"].shape == (2, 1)

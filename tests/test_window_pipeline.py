@@ -440,3 +440,6 @@ def test_a_registered_cell_is_an_architecture_by_its_kind_name(tmp_path, monkeyp
         tiny(architectures=("ConstGate", "test_nope"))
     with pytest.raises(ValueError, match="products of retentions: cell kind 'test_blend' defines no retention"):
         tiny(architectures=("ConstGate", "test_blend"))
+    with pytest.raises(ValueError, match="'test_mgu_tanh': layer_norm=True, but its step does not apply the LayerNorm"):
+        tiny(architectures=("ConstGate", "test_mgu_tanh"))
+    assert tiny(architectures=("ConstGate", "test_mgu_tanh"), layer_norm=False).architectures[1] == "test_mgu_tanh"

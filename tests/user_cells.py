@@ -2,6 +2,7 @@
 tests import it, and the CLI tests pass it to ``learnability --cells tests/user_cells.py ...``.
 
 ``test_mgu``: the minimal gated unit of book/extending.md (one gate f as update and reset gate), with a retention.
+``test_mgu_tanh``: the same with a bare tanh candidate, so it cannot honour ``layer_norm=True``.
 ``test_blend``: a gate-free cell h' = (h + phi(a)) / 2 with neither retention nor jacobian_terms.
 """
 
@@ -32,6 +33,15 @@ class MinimalGatedUnit(cells.Cell):
 
     def retention(self, x, h):
         return 1 - self.gate(x, h)
+
+
+@cells.register("test_mgu_tanh", replace=True)
+class TanhMinimalGatedUnit(MinimalGatedUnit):
+    """The minimal gated unit with tanh in place of ``candidate``: no LayerNorm."""
+
+    def step(self, x, h):
+        f = self.gate(x, h)
+        return torch.lerp(h, torch.tanh(self.affine(self.W, self.U, self.b, f * h, x)), f)
 
 
 @cells.register("test_blend", replace=True)

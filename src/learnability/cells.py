@@ -126,7 +126,7 @@ def make_cell(kind: str, input_size: int, hidden_size: int, **options) -> Cell:
         cell = cls(input_size, hidden_size, **options)
     except TypeError as err:  # unexpected keyword: say which options exist
         raise ValueError(f"bad options for cell kind {kind!r}: {err}") from None
-    if cell.gate_init is not None and not cell.gate_bias_made:
+    if cell.gate_init is not None and not cell._gate_bias_made:
         raise ValueError(f"bad options for cell kind {kind!r}: gate_init={cell.gate_init} was given, but the cell "
                          "makes no gate bias (Cell.gate_bias_parameter) to carry it")
     if cell.layer_norm and not _uses_layer_norm(cell):
@@ -191,7 +191,7 @@ class Cell(nn.Module):
         self.dtype = dtype
         self.use_bias = bool(bias)
         self.gate_init = _check_gate_init(gate_init, self.use_bias)
-        self.gate_bias_made = False
+        self._gate_bias_made = False
         self.layer_norm = bool(layer_norm)
         self._generator = None if seed is None else torch.Generator().manual_seed(int(seed))
         if self.layer_norm:
@@ -220,7 +220,7 @@ class Cell(nn.Module):
         ``gate_init`` when its other inputs vanish (``retention=True`` for a gate that multiplies the previous state,
         e.g. the LSTM's forget gate: logit(1 - gate_init)); uniform when ``gate_init`` is None; ``None`` when
         ``bias=False``. Making it marks ``gate_init`` as honoured (see :func:`make_cell`)."""
-        self.gate_bias_made = True
+        self._gate_bias_made = True
         if self.gate_init is None:
             return self.bias_parameter(*shape)
         return self.bias_parameter(*shape, value=_logit(1 - self.gate_init if retention else self.gate_init))

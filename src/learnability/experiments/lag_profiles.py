@@ -94,7 +94,7 @@ def skipped_features(kind: str, variants: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _diagnostics(cell, xs: torch.Tensor, config: Config, seed: int) -> tuple[dict, np.ndarray, dict]:
+def _diagnostics(cell, xs: torch.Tensor, config: Config, seed: int) -> tuple[dict, np.ndarray | None, dict]:
     """Per variant the profile prof(l) (exact norms: the medians of :func:`learnability.transport.lag_medians`, the
     reversed products J_{t-l+1} ... J_t through their transposes J_t^T ... J_{t-l+1}^T, a chronological product of
     the same norm; "power5" and "code": the code's power-iteration norm per product), the retention predictor and
