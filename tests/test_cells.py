@@ -6,7 +6,8 @@ from conftest import random_point, randomise_layer_norm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from learnability.cells import ALIASES, Cell, is_builtin, kinds, make_cell, missing_features, register
+from learnability.cells import (ALIASES, Cell, is_builtin, kinds, make_cell, missing_features, refused_options,
+                               register)
 
 ALL = ("plain", "leaky", "scalar", "multi", "gru", "lstm")
 
@@ -274,3 +275,12 @@ def test_missing_features_name_what_a_class_lacks():
     assert set(missing_features("gru")) == {"jacobian_terms"}
     assert set(missing_features("test_reader")) == {"retention", "jacobian_terms"}
     assert "cell kind 'test_reader' defines no retention" in missing_features("test_reader")["retention"]
+
+
+def test_refused_options_give_make_cells_reason_per_option():
+    refused = refused_options("test_reader_without_ln", 2, 3, layer_norm=True, gate_init=0.1, bias=False)
+    assert set(refused) == {"layer_norm"} and "does not apply the LayerNorm" in refused["layer_norm"]
+    assert refused_options("test_no_gate", 2, 3, gate_init=0.1, layer_norm=False) == {
+        "gate_init": "bad options for cell kind 'test_no_gate': gate_init=0.1 was given, but the cell makes no gate "
+                     "bias (Cell.gate_bias_parameter) to carry it"}
+    assert refused_options("lstm", 2, 3, gate_init=0.1, layer_norm=True) == {}

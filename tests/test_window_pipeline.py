@@ -418,28 +418,36 @@ def test_ordering_test_and_law_summary_on_results_with_a_known_answer():
 
 
 def test_a_registered_cell_is_an_architecture_by_its_kind_name(tmp_path, monkeypatch):
-    """A reader's cell (tests/user_cells.py) runs through the book preset's code path, run -> compute -> the piece
-    cache, under its kind name, beside a built-in architecture, in two parallel jobs (threads: the registry is this
-    process's); unknown names and cells the pipeline cannot use are refused with the reason."""
-    import user_cells  # noqa: F401  (registers test_mgu and test_blend)
+    """Readers' cells (tests/user_cells.py) run through the book preset's code path, run -> compute -> the piece
+    cache, under their kind names, beside a built-in architecture, in two parallel jobs (threads: the registry is this
+    process's). test_mgu takes the paper's initialisation whole; test_mgu_tanh refuses layer_norm and names no gate
+    weights, which are skipped with the reason. Unknown names and cells without a retention are refused."""
+    import user_cells  # noqa: F401  (registers test_mgu, test_mgu_tanh and test_blend)
 
     monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
-    config = tiny(architectures=("ConstGate", "test_mgu"), sweep_optimizers=(), sweep_lrs=(),
+    config = tiny(architectures=("ConstGate", "test_mgu", "test_mgu_tanh"), sweep_optimizers=(), sweep_lrs=(),
                   sweep_architecture="test_mgu", retrain_architectures=("test_mgu",), retrain_N=(8,), n_jobs=2)
-    result = wp.run(config)
+    with pytest.warns(UserWarning) as caught:
+        result = wp.run(config)
     assert set(result.runs) == {("ConstGate", "adamw", 16, 3), ("test_mgu", "adamw", 16, 3),
-                                ("test_mgu", "adamw", 8, 3)}
-    mgu = result.runs["test_mgu", "adamw", 16, 3]
-    assert np.all(np.isfinite(mgu["f_first"])) and np.all(mgu["f_first"] > 0) and np.isfinite(mgu["mse"])
-    assert set(mgu["stages"]) == set(config.stages)
+                                ("test_mgu_tanh", "adamw", 16, 3), ("test_mgu", "adamw", 8, 3)}
+    for architecture in ("test_mgu", "test_mgu_tanh"):
+        run = result.runs[architecture, "adamw", 16, 3]
+        assert np.all(np.isfinite(run["f_first"])) and np.all(run["f_first"] > 0) and np.isfinite(run["mse"])
+        assert set(run["stages"]) == set(config.stages)
+    reasons = result.skipped["test_mgu_tanh"]
+    assert set(result.skipped) == {"test_mgu_tanh"} and set(reasons) == {"layer_norm", "gate_weights"}
+    assert "layer_norm=True, but its step does not apply the LayerNorm" in reasons["layer_norm"]
+    assert [str(w.message) for w in caught if str(w.message).startswith("window_pipeline")] == [
+        f"window_pipeline, architecture 'test_mgu_tanh': {what} skipped: {why}"
+        for what, why in reasons.items()]
     model = wp.build(config, "test_mgu", seed=3)          # the paper's initialisation reaches the reader's cell
-    assert torch.all(model.cell.W_f == 0) and torch.all(model.cell.U_f == 0)
+    assert torch.all(model.cell.W_f == 0) and torch.all(model.cell.U_f == 0) and model.cell.layer_norm
     assert torch.allclose(torch.sigmoid(model.cell.b_f), torch.full_like(model.cell.b_f, config.gate_init))
-    assert model.cell.layer_norm and wp.kind_of("test_mgu") == "test_mgu" and wp.kind_of("DiagGate") == "multi"
+    tanh = wp.build(config, "test_mgu_tanh", seed=3).cell
+    assert not tanh.layer_norm and tanh.gate_init == config.gate_init and torch.any(tanh.W_f != 0)
+    assert wp.kind_of("test_mgu") == "test_mgu" and wp.kind_of("DiagGate") == "multi"
     with pytest.raises(ValueError, match=r"unknown architectures \['test_nope'\]; available: \[.*'test_mgu'"):
         tiny(architectures=("ConstGate", "test_nope"))
     with pytest.raises(ValueError, match="products of retentions: cell kind 'test_blend' defines no retention"):
         tiny(architectures=("ConstGate", "test_blend"))
-    with pytest.raises(ValueError, match="'test_mgu_tanh': layer_norm=True, but its step does not apply the LayerNorm"):
-        tiny(architectures=("ConstGate", "test_mgu_tanh"))
-    assert tiny(architectures=("ConstGate", "test_mgu_tanh"), layer_norm=False).architectures[1] == "test_mgu_tanh"

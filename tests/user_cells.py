@@ -2,7 +2,7 @@
 tests import it, and the CLI tests pass it to ``learnability --cells tests/user_cells.py ...``.
 
 ``test_mgu``: the minimal gated unit of book/extending.md (one gate f as update and reset gate), with a retention.
-``test_mgu_tanh``: the same with a bare tanh candidate, so it cannot honour ``layer_norm=True``.
+``test_mgu_tanh``: the same with a bare tanh candidate, so it cannot honour ``layer_norm=True``, and no gate_weights.
 ``test_blend``: a gate-free cell h' = (h + phi(a)) / 2 with neither retention nor jacobian_terms.
 """
 
@@ -37,7 +37,9 @@ class MinimalGatedUnit(cells.Cell):
 
 @cells.register("test_mgu_tanh", replace=True)
 class TanhMinimalGatedUnit(MinimalGatedUnit):
-    """The minimal gated unit with tanh in place of ``candidate``: no LayerNorm."""
+    """The minimal gated unit with tanh in place of ``candidate`` (no LayerNorm), naming no gate weights."""
+
+    gate_weights = ()
 
     def step(self, x, h):
         f = self.gate(x, h)

@@ -135,6 +135,18 @@ def make_cell(kind: str, input_size: int, hidden_size: int, **options) -> Cell:
     return cell
 
 
+def refused_options(kind: str, input_size: int, hidden_size: int, **options) -> dict[str, str]:
+    """{option: reason} for each of ``options`` that ``make_cell(kind, input_size, hidden_size, option=value)``
+    refuses (the ``ValueError`` message of :func:`make_cell`); empty when the cell takes every option alone."""
+    out = {}
+    for name, value in options.items():
+        try:
+            make_cell(kind, input_size, hidden_size, **{name: value})
+        except ValueError as err:
+            out[name] = str(err)
+    return out
+
+
 def _uses_layer_norm(cell: Cell) -> bool:
     """Whether one step of ``cell`` (from the zero state, inputs 1) depends on its LayerNorm parameters."""
     with torch.enable_grad():

@@ -9,8 +9,9 @@ One ``run(config) -> Result`` does, for every architecture x seed (and for the o
    ``learnability.cells`` with a linear read-out; LayerNorm on the candidate, orthogonal non-gate weights, zero gate
    weights and gate biases at retention 1 - ``gate_init`` (the paper's initialisation). An architecture is one of
    :data:`ARCHITECTURES` or a cell kind registered by a reader (:func:`learnability.cells.register`), by its kind
-   name: it is built with ``gate_init`` and ``layer_norm`` (which it must honour, see the cell contract), its
-   ``gate_weights`` are zeroed, and it needs a ``retention`` (every rate below is built on it);
+   name: it is built with ``gate_init`` and ``layer_norm`` where it honours them (the cell contract), its
+   ``gate_weights`` are zeroed, and it needs a ``retention`` (every rate below is built on it); an option it refuses
+   and gate weights it does not declare are skipped, with the reason in ``Result.skipped`` and a warning;
 3. diagnostics on the diagnostic set, per lag of the grid: the envelope from first-order mu and from the exact
    diagonal product, the diagonal of the exact transport (on ``exact_sequences`` sequences, every ``exact_stride``-th
    window start), per-unit mean |mu|, the
@@ -36,7 +37,8 @@ import copy
 import math
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+import warnings
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -45,7 +47,7 @@ from joblib import Parallel, delayed
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ..cells import Cell, is_builtin, kinds, make_cell, missing_features
+from ..cells import Cell, is_builtin, kinds, make_cell, missing_features, refused_options
 from ..diagnostics import matched_samples
 from ..effective_lr import (lstm_code_diagonals, lstm_code_windows, trajectory_diagonals, transport_diagonal_windows,
                             window_envelope, windows)
@@ -110,7 +112,7 @@ class Config(Preset):
         without = [features["retention"] for features in lacking if "retention" in features]
         if without:
             raise ValueError(f"the window pipeline's rates are products of retentions: {'; '.join(without)}")
-        for architecture in named:          # a reader's cell refuses options it cannot honour: say so now
+        for architecture in named:          # a reader's cell that cannot be built at all: say so now
             if not is_builtin(kind_of(architecture)):
                 make_architecture_cell(self, architecture, seed=0)
         bad = [o for o in (self.optimizer, *self.sweep_optimizers) if o not in OPTIMIZERS]
@@ -184,6 +186,7 @@ def kind_of(architecture: str) -> str:
 class Result:
     config: Config
     runs: dict          # (architecture, optimizer, n_train, seed) -> diagnostics dict (see `diagnose`)
+    skipped: dict[str, dict[str, str]] = field(default_factory=dict)   # architecture -> {what: why} (`skipped`)
 
 
 # ----- task ---------------------------------------------------------------------------------------------------
@@ -202,12 +205,36 @@ def multilag_data(config: Config, n: int, seed: int, split: int) -> tuple[Tensor
 
 
 # ----- model --------------------------------------------------------------------------------------------------
-def make_architecture_cell(config: Config, architecture: str, seed: int) -> Cell:
-    """The cell of ``architecture``: ConstGate is the leaky cell with alpha = gate_init, every other architecture
-    (built-in or registered) gets ``gate_init``; all get ``layer_norm`` and ``seed``."""
+def architecture_options(config: Config, architecture: str) -> tuple[dict, dict[str, str]]:
+    """(options, refused): the ``make_cell`` options of ``architecture`` (ConstGate: the leaky cell with alpha =
+    gate_init; every other architecture ``gate_init``; all ``layer_norm``), less those a reader's cell refuses,
+    which ``refused`` maps to the reason (:func:`learnability.cells.refused_options`)."""
     kind = kind_of(architecture)
-    options = {"alpha": config.gate_init} if kind == "leaky" else {"gate_init": config.gate_init}
-    return make_cell(kind, config.D, config.H, layer_norm=config.layer_norm, seed=seed, **options)
+    options = {"alpha" if kind == "leaky" else "gate_init": config.gate_init, "layer_norm": config.layer_norm}
+    refused = {} if is_builtin(kind) else refused_options(kind, config.D, config.H, **options)
+    return {k: v for k, v in options.items() if k not in refused}, refused
+
+
+def skipped(config: Config) -> dict[str, dict[str, str]]:
+    """{architecture: {what: why}} for the parts of the paper's initialisation a reader's cell does not take: an
+    option it refuses (see :func:`architecture_options`), and ``"gate_weights"`` when its class names no gate weights
+    to zero; empty for the built-in architectures."""
+    out = {}
+    for architecture in dict.fromkeys(a for a, *_ in specs(config)):
+        kind = kind_of(architecture)
+        reasons = dict(architecture_options(config, architecture)[1])
+        if not is_builtin(kind) and not make_architecture_cell(config, architecture, seed=0).gate_weights:
+            reasons["gate_weights"] = (f"cell kind {kind!r} names no gate_weights: its gate weights keep their "
+                                       "uniform initialisation instead of zero")
+        if reasons:
+            out[architecture] = reasons
+    return out
+
+
+def make_architecture_cell(config: Config, architecture: str, seed: int) -> Cell:
+    """The cell of ``architecture`` with the options of :func:`architecture_options` and ``seed``."""
+    return make_cell(kind_of(architecture), config.D, config.H, seed=seed,
+                     **architecture_options(config, architecture)[0])
 
 
 def build(config: Config, architecture: str, seed: int) -> SequenceModel:
@@ -522,13 +549,17 @@ def compute(config: Config, force: bool = False) -> Result:
     """Every run of :func:`specs`, each loaded from its piece cache or computed and stored there at once (so a rerun
     after an interruption computes only the missing runs); ``force`` recomputes them all."""
     todo = specs(config)
+    left_out = skipped(config)
+    for architecture, reasons in left_out.items():
+        for what, why in reasons.items():
+            warnings.warn(f"window_pipeline, architecture {architecture!r}: {what} skipped: {why}", stacklevel=2)
     threads = 1 if config.n_jobs > 1 else None
     jobs = (delayed(_cached_one)(config, spec, threads, force) for spec in todo)
     # a reader's cell is registered in this process only: its runs share the process (threads), not worker processes
     shared = any(not is_builtin(kind_of(spec[0])) for spec in todo)
     results = Parallel(n_jobs=config.n_jobs, return_as="generator", require="sharedmem" if shared else None)(jobs)
     runs = dict(tqdm(results, total=len(todo), desc="window pipeline", leave=False, disable=None))
-    return Result(config, runs)
+    return Result(config, runs, left_out)
 
 
 def run(config: Config | None = None, force: bool = False) -> Result:
