@@ -19,6 +19,7 @@ as the authors' cells). What a kind's class lacks is skipped, with the reason in
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -153,7 +154,7 @@ def compute(config: Config) -> Result:
                 model.load_state_dict({name: value.double() for name, value in saved[step].items()})
                 found[-1].append(_diagnostics(model.cell, xs, kind_config, seed))
 
-        def stack(pick) -> np.ndarray:
+        def stack(pick: Callable[[tuple], np.ndarray]) -> np.ndarray:
             return np.stack([np.stack([pick(d) for d in per_seed]) for per_seed in found])
 
         for v in kind_config.variants:
