@@ -133,3 +133,22 @@ def test_registered_jacobian_checks_cover_the_readers_cells_and_say_what_they_sk
     rows, skipped = extension.registered_jacobian_checks(layer_norm=True)        # these cells apply no LayerNorm
     assert "ext_test_mgu" not in {row["kind"] for row in rows}
     assert "layer_norm=True, but its step does not apply the LayerNorm" in skipped["ext_test_mgu"]
+
+
+def test_compare_cells_puts_a_cell_beside_the_others_in_one_call():
+    settings = dict(hidden_size=6, T=24, batch=4, seed=0, Ns=(1e2, 1e4, 1e6))
+    comparison = extension.compare_cells("scalar", cell_options=dict(gate_init=0.2),
+                                         others={"leaky": dict(alpha=0.2), "gru": dict(gate_init=0.2)},
+                                         table_Ns=(1e2, 1e6), **settings)
+    assert list(comparison.reports) == ["scalar", "leaky", "gru"]
+    alone = extension.cell_report("leaky", cell_options=dict(alpha=0.2), **settings)
+    assert np.array_equal(comparison.reports["leaky"]["windows"], alone["windows"])
+    row = comparison.rows[1]
+    assert row["cell"] == "leaky" and row["regime"] == alone["fit"]["regime"]
+    assert row["H at N=1e2"] == alone["windows"][0] and row["H at N=1e6"] == alone["windows"][2]
+    fig = comparison.figure()
+    assert len(fig.axes) == 2 and len(fig.axes[1].get_lines()) == 3
+    with pytest.raises(ValueError, match="not among the sample sizes"):
+        extension.compare_cells("scalar", others={"leaky": dict(alpha=0.2)}, table_Ns=(1e3,), **settings)
+    with pytest.raises(ValueError, match="also among the others"):
+        extension.compare_cells("leaky", **settings)

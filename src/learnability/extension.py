@@ -12,11 +12,15 @@ A reader registers a new cell with :func:`learnability.cells.register` (a ``step
 * the decay regime of the exact envelope, by least squares in log f (:func:`fit_decay`: exponential, power law or
   logarithmic, the three regimes of eq-window-exp, eq-window-power, eq-window-log);
 * the learnability window H_N over a grid of N (eq-window).
+
+:func:`compare_cells` puts a reader's cell beside the built-in ones in one call: the reports of all, a table (regime,
+rate, H_N at a few N, the Jacobian check) and a figure of envelopes and windows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
@@ -210,3 +214,57 @@ def cell_report(kind: str, *, hidden_size: int = 16, input_size: int = 2, T: int
                for N in Ns]
     return {"kind": cell.kind, "checks": checks, "lags": np.asarray(lags), "envelopes": envelopes, "fit": fit,
             "Ns": np.asarray(Ns, dtype=float), "windows": np.asarray(windows)}
+
+
+BUILTIN_OPTIONS: dict[str, dict] = {"leaky": dict(alpha=0.1), "scalar": dict(gate_init=0.1),
+                                    "multi": dict(gate_init=0.1), "gru": dict(gate_init=0.1),
+                                    "lstm": dict(gate_init=0.1)}
+"""The built-in cells :func:`compare_cells` sets beside a reader's, all with gates near 0.1 at initialisation."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A reader's cell beside others (:func:`compare_cells`).
+
+    ``kind``: the reader's cell; ``reports``: {kind: :func:`cell_report`}, the reader's first; ``rows``: one table row
+    per cell (``cell``, ``regime`` and ``rate`` of the exact envelope's decay fit, ``H at N=...`` the window at each
+    of the table's sample sizes, ``Jacobian vs FD`` the finite-difference gap).
+    """
+
+    kind: str
+    reports: dict[str, dict]
+    rows: list[dict] = field(repr=False)
+
+    def figure(self):
+        """Envelopes (left) and windows H_N against N (right) of every cell, the reader's drawn thicker
+        (:func:`learnability.plots.cell_comparison`)."""
+        from .plots import cell_comparison
+
+        return cell_comparison(self.reports, highlight=self.kind)
+
+
+def compare_cells(kind: str, *, cell_options: dict | None = None, sympy_step: SympyStep | None = None,
+                  others: Mapping[str, dict] = BUILTIN_OPTIONS, table_Ns: Sequence[float] = (1e4, 1e8),
+                  **report_options) -> Comparison:
+    """:func:`cell_report` for the cell ``kind`` (with ``cell_options`` and ``sympy_step``) and for each of ``others``
+    ({kind: cell options}, by default the built-in cells with gates near 0.1), all with the same ``report_options``
+    (hidden size, T, seed, Ns, ...), and the table of :class:`Comparison`. ``table_Ns`` must be among the reports'
+    ``Ns``. A failed Jacobian check of any cell raises ``ValueError`` (as in :func:`cell_report`)."""
+    if kind in others:
+        raise ValueError(f"the compared cell {kind!r} is also among the others; leave it out of others")
+    Ns = np.asarray(report_options.get("Ns", (1e2, 1e3, 1e4, 1e5, 1e6)), dtype=float)
+    missing = [N for N in table_Ns if not np.any(np.isclose(Ns, N))]
+    if missing:
+        raise ValueError(f"table_Ns {missing} are not among the sample sizes Ns = {Ns.tolist()}")
+    reports = {kind: cell_report(kind, cell_options=cell_options, sympy_step=sympy_step, **report_options)}
+    for other, options in others.items():
+        reports[other] = cell_report(other, cell_options=options, **report_options)
+    rows = []
+    for name, r in reports.items():
+        row = {"cell": name, "regime": r["fit"]["regime"], "rate": r["fit"]["rate"]}
+        for N in table_Ns:
+            row[f"H at N={N:.0e}".replace("e+0", "e").replace("e+", "e")] = int(
+                r["windows"][int(np.argmin(np.abs(r["Ns"] - N)))])
+        row["Jacobian vs FD"] = r["checks"]["fd"]
+        rows.append(row)
+    return Comparison(kind, reports, rows)

@@ -206,3 +206,25 @@ def finite_sigma(runs: Sequence[Mapping], *, shown: Sequence[float], boundary: f
     right.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def cell_comparison(reports: Mapping[str, Mapping], *, highlight: str) -> plt.Figure:
+    """Two panels for reports of :func:`learnability.extension.cell_report`: exact envelopes f(l)/f(1) against the
+    lag (left; dashed, the ``highlight`` cell's zeroth-order envelope when it has one) and the window H_N against N
+    (right); the ``highlight`` cell is drawn thicker."""
+    if highlight not in reports:
+        raise ValueError(f"highlight {highlight!r} is not among the reports {list(reports)}")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for i, (kind, r) in enumerate(reports.items()):
+        width = 2.5 if kind == highlight else 1
+        left.semilogy(r["lags"], r["envelopes"]["exact"], color=f"C{i}", lw=width, label=kind)
+        right.semilogx(r["Ns"], r["windows"], "o-", color=f"C{i}", ms=3, lw=width, label=kind)
+        if kind == highlight and "order 0" in r["envelopes"]:
+            left.semilogy(r["lags"], r["envelopes"]["order 0"], f"C{i}--", lw=1)
+    left.set_xlabel(r"lag $\ell$")
+    left.set_ylabel(r"$f(\ell)/f(1)$")
+    left.legend()
+    right.set_xlabel("N")
+    right.set_ylabel(r"$\mathcal{H}_N$")
+    fig.tight_layout()
+    return fig
