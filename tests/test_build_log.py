@@ -9,18 +9,15 @@ from pathlib import Path
 import pytest
 
 from learnability.build_log import Problem, book_sources, code_cells, defined_targets, excusable, problems
+from myst_notebook import MYST_HEADER
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTER = "/work/wt19a/book/extending.md"
+REPO = "/home/reader/gated-learnability"
+CHAPTER = f"{REPO}/book/extending.md"
 E = "\x1b"
 
 # extending.md, reduced to what the excerpts need: cell 2 and cell 4 have the same source, cell 4 failed (In[4])
-SOURCE = """---
-jupytext:
-  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
-kernelspec: {display_name: Python 3, language: python, name: python3}
----
-
+SOURCE = MYST_HEADER + """
 # Extending the book
 
 ```{code-cell} ipython3
@@ -91,7 +88,7 @@ to glue from another document) [mystnb.glue]{E}[39;49;00m
 
 {E}[91m{CHAPTER}:12: WARNING: could not find bibtex key "zhou2016mgu"{E}[39;49;00m
 {E}[91m{CHAPTER}:12: WARNING: equation not found: eq-mu{E}[39;49;00m
-{E}[91m/work/wt19a/book/extending.rst: WARNING: label 'thm-regimes' not found.{E}[39;49;00m
+{E}[91m{REPO}/book/extending.rst: WARNING: label 'thm-regimes' not found.{E}[39;49;00m
 {E}[91m{CHAPTER}:134: WARNING: prf:ref reference target not found: thm-regimes{E}[39;49;00m
 {E}[01mbuild succeeded, 5 warnings.{E}[39;49;00m
 """
@@ -120,7 +117,7 @@ def test_a_failed_cell_is_located_at_its_code_cell_line_with_the_exception():
     fence = SOURCE.splitlines().index("```{code-cell} ipython3", 24) + 1      # the fourth cell (In[4]), not the second
     assert fence == 27
     assert found == [Problem(CHAPTER, 27, "code cell failed (its line 2): AssertionError: T too long")]
-    assert found[0].located(Path("/work/wt19a")) == ("book/extending.md:27: code cell failed (its line 2): "
+    assert found[0].located(Path(REPO)) == ("book/extending.md:27: code cell failed (its line 2): "
                                                      "AssertionError: T too long")
     unlocated = problems(FAILED_CELL, {})                                 # the chapter's source not at hand
     assert unlocated == [Problem(CHAPTER, None, "code cell failed (its line 2): AssertionError: T too long")]
@@ -128,7 +125,7 @@ def test_a_failed_cell_is_located_at_its_code_cell_line_with_the_exception():
 
 def test_a_glue_typo_is_a_problem_and_only_references_to_other_chapters_are_excused():
     found = problems(GLUE_TYPO, {CHAPTER: SOURCE})
-    assert [(p.file, p.line) for p in found] == [(CHAPTER, 12)] * 3 + [("/work/wt19a/book/extending.rst", None),
+    assert [(p.file, p.line) for p in found] == [(CHAPTER, 12)] * 3 + [(f"{REPO}/book/extending.rst", None),
                                                                        (CHAPTER, 134)]
     assert found[0].text.startswith("WARNING: No key 'nonexistent-name' found in glue data")
     elsewhere = defined_targets([OTHER_CHAPTER], [BIB], ["p1_jacobians"])

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from myst_notebook import MYST_HEADER
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -151,12 +153,7 @@ def test_chapter_alone_builds_one_page_with_the_bibliography(tmp_path):
     assert list((ROOT / "_build" / "chapters" / "p1_euler_gates").rglob("index.html"))
 
 
-TINY = """---
-jupytext:
-  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
-kernelspec: {display_name: Python 3, language: python, name: python3}
----
-
+TINY = MYST_HEADER + """
 # Tiny
 
 ```{code-cell} ipython3
