@@ -421,7 +421,8 @@ def test_a_registered_cell_is_an_architecture_by_its_kind_name(tmp_path, monkeyp
     """Readers' cells (tests/user_cells.py) run through the book preset's code path, run -> compute -> the piece
     cache, under their kind names, beside a built-in architecture, in two parallel jobs (threads: the registry is this
     process's). test_mgu takes the paper's initialisation whole; test_mgu_tanh refuses layer_norm and names no gate
-    weights, which are skipped with the reason. Unknown names and cells without a retention are refused."""
+    weights, which are skipped with the reason; test_blend has no retention, so its rates are the exact diagonal
+    products, said in the result. Unknown names are refused."""
     import user_cells  # noqa: F401  (registers test_mgu, test_mgu_tanh and test_blend)
 
     monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
@@ -449,5 +450,9 @@ def test_a_registered_cell_is_an_architecture_by_its_kind_name(tmp_path, monkeyp
     assert wp.kind_of("test_mgu") == "test_mgu" and wp.kind_of("DiagGate") == "multi"
     with pytest.raises(ValueError, match=r"unknown architectures \['test_nope'\]; available: \[.*'test_mgu'"):
         tiny(architectures=("ConstGate", "test_nope"))
-    with pytest.raises(ValueError, match="products of retentions: cell kind 'test_blend' defines no retention"):
-        tiny(architectures=("ConstGate", "test_blend"))
+    blend = tiny(architectures=("ConstGate", "test_blend"), sweep_optimizers=(), sweep_lrs=(), stages=(),
+                 retrain_N=(), retrain_architectures=())
+    with pytest.warns(UserWarning, match="'test_blend': first-order split skipped: cell kind 'test_blend' defines no"):
+        no_retention = wp.run(blend)
+    run = no_retention.runs["test_blend", "adamw", 16, 3]   # no retention: first-order = exact diagonal product
+    assert np.all(np.isfinite(run["f_first"])) and np.allclose(run["f_first"], run["f_exact_product"], rtol=1e-12)

@@ -48,13 +48,18 @@ def _step_inputs(cell: Cell, xs: Tensor, state=None, states: Tensor | None = Non
         yield x[start:start + ROWS], cell.unflatten_state(flat[start:start + ROWS])
 
 
-def trajectory_diagonals(cell: Cell, xs: Tensor, state=None, states: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def trajectory_diagonals(cell: Cell, xs: Tensor, state=None, states: Tensor | None = None, *,
+                         split: bool = True) -> tuple[Tensor, Tensor]:
     """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory, from
     ``cell.jacobian_diagonal`` of the (sequence, step) pairs in chunks of ``ROWS`` (eq-jac-diagonal: O(B T n^2)
-    work and O(B T n) memory for the built-in cells, no Jacobian formed); ``states`` as in :func:`_step_inputs`."""
+    work and O(B T n) memory for the built-in cells, no Jacobian formed); ``states`` as in :func:`_step_inputs`.
+    ``split=False`` (a cell without a ``retention``): r = diag(J) and rt = 0, whose ``order="exact"`` windows are the
+    diagonal products (orders 0 and 1 assume retentions in (0, 1] and do not apply to them)."""
     B, n = xs.shape[0], cell.hidden_size
-    parts = [(cell.jacobian_diagonal(x, s)[..., -n:], cell.retention(x, s))      # cell-state coordinates of an LSTM
-             for x, s in _step_inputs(cell, xs, state, states)]
+    parts = []
+    for x, s in _step_inputs(cell, xs, state, states):
+        diag = cell.jacobian_diagonal(x, s)[..., -n:]                          # cell-state coordinates of an LSTM
+        parts.append((diag, cell.retention(x, s) if split else diag))
     diag, r = (torch.cat(p).reshape(B, -1, n) for p in zip(*parts))
     return r, diag - r
 

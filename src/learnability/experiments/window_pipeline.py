@@ -10,8 +10,9 @@ One ``run(config) -> Result`` does, for every architecture x seed (and for the o
    weights and gate biases at retention 1 - ``gate_init`` (the paper's initialisation). An architecture is one of
    :data:`ARCHITECTURES` or a cell kind registered by a reader (:func:`learnability.cells.register`), by its kind
    name: it is built with ``gate_init`` and ``layer_norm`` where it honours them (the cell contract), its
-   ``gate_weights`` are zeroed, and it needs a ``retention`` (every rate below is built on it); an option it refuses
-   and gate weights it does not declare are skipped, with the reason in ``Result.skipped`` and a warning;
+   ``gate_weights`` are zeroed; an option it refuses and gate weights it does not declare are skipped, and without a
+   ``retention`` its first-order rates are the exact diagonal products (no retention / correction split), each with
+   the reason in ``Result.skipped`` and a warning;
 3. diagnostics on the diagnostic set, per lag of the grid: the envelope from first-order mu and from the exact
    diagonal product, the diagonal of the exact transport (on ``exact_sequences`` sequences, every ``exact_stride``-th
    window start), per-unit mean |mu|, the
@@ -108,10 +109,6 @@ class Config(Preset):
         unknown = [a for a in named if a not in available_architectures()]
         if unknown:
             raise ValueError(f"unknown architectures {unknown}; available: {available_architectures()}")
-        lacking = [missing_features(kind_of(a)) for a in named]
-        without = [features["retention"] for features in lacking if "retention" in features]
-        if without:
-            raise ValueError(f"the window pipeline's rates are products of retentions: {'; '.join(without)}")
         for architecture in named:          # a reader's cell that cannot be built at all: say so now
             if not is_builtin(kind_of(architecture)):
                 make_architecture_cell(self, architecture, seed=0)
@@ -216,9 +213,10 @@ def architecture_options(config: Config, architecture: str) -> tuple[dict, dict[
 
 
 def skipped(config: Config) -> dict[str, dict[str, str]]:
-    """{architecture: {what: why}} for the parts of the paper's initialisation a reader's cell does not take: an
-    option it refuses (see :func:`architecture_options`), and ``"gate_weights"`` when its class names no gate weights
-    to zero; empty for the built-in architectures."""
+    """{architecture: {what: why}} for what a reader's cell does not take: an option of the paper's initialisation it
+    refuses (see :func:`architecture_options`), ``"gate_weights"`` when its class names no gate weights to zero, and
+    ``"first-order split"`` when it has no ``retention`` (its rates are then the exact diagonal products, see
+    :func:`learnability.effective_lr.trajectory_diagonals`); empty for the built-in architectures."""
     out = {}
     for architecture in dict.fromkeys(a for a, *_ in specs(config)):
         kind = kind_of(architecture)
@@ -226,6 +224,10 @@ def skipped(config: Config) -> dict[str, dict[str, str]]:
         if not is_builtin(kind) and not make_architecture_cell(config, architecture, seed=0).gate_weights:
             reasons["gate_weights"] = (f"cell kind {kind!r} names no gate_weights: its gate weights keep their "
                                        "uniform initialisation instead of zero")
+        if "retention" in missing_features(kind):
+            reasons["first-order split"] = (f"cell kind {kind!r} defines no retention: its rates are the exact "
+                                            "diagonal products prod_j diag(J_j) (eq-jac-diagonal), with no "
+                                            "retention / correction split")
         if reasons:
             out[architecture] = reasons
     return out
@@ -393,12 +395,13 @@ def first_order_rates(config: Config, cell, xs: Tensor, r: Tensor, rt: Tensor, l
                       states: Tensor | None = None) -> Iterator[tuple[int, int, Tensor]]:
     """(i, lag, mu) per lag of the first-order rates the pipeline reads (eq-mu; layout of ``effective_lr.windows``)
     from the trajectory's retentions r and corrections rt; for the LSTM with ``lstm_rates="code"`` the authors' rates
-    instead (eq-lstm-code-rates: window-end factor and h-mediated correction); ``states`` = ``cell.states(xs)`` when
-    the caller has it."""
+    instead (eq-lstm-code-rates: window-end factor and h-mediated correction); for a reader's cell without a
+    retention (r = diag(J), rt = 0 from ``trajectory_diagonals(..., split=False)``) the exact diagonal products, signed;
+    ``states`` = ``cell.states(xs)`` when the caller has it."""
     if cell.kind == "lstm" and config.lstm_rates == "code":
         with torch.no_grad():
             return lstm_code_windows(*lstm_code_diagonals(cell, xs, states=states), lags)
-    return windows(r, rt, lags, order=1)[1]
+    return windows(r, rt, lags, order=1 if "retention" not in missing_features(cell.kind) else "exact")[1]
 
 
 def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: float, seed: int) -> dict:
@@ -415,6 +418,7 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
     model = model.double().to(device).requires_grad_(False)
     model.cell.dtype = torch.float64
     cell, lags = model.cell, list(config.lag_grid)
+    split = "retention" not in missing_features(cell.kind)       # a reader's cell may have no retention
     x, y, u = multilag_data(config, config.n_diag, seed, split=1)
     x, y, u = x.double().to(device), y.double().to(device), u.double().to(device)
     matrix = rate_matrix(model, opt, optimizer, lr).to(device) if opt is not None else None
@@ -434,7 +438,7 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
         for i, _, d in transport_diagonal_windows(cell, chunk, lags, stride):
             f_transport[i] += d.abs().sum(-1).mean() * len(chunk) / len(sub)
     with torch.no_grad():
-        r_sub, rt_sub = trajectory_diagonals(cell, sub)
+        r_sub, rt_sub = trajectory_diagonals(cell, sub, split=split)
         for i, _, mu in first_order_rates(config, cell, sub, r_sub, rt_sub, lags):
             f_same[i] = mu[:, ::stride].abs().sum(-1).mean()          # the same windows as the transport's
     half, preds = config.n_diag // 2, []
@@ -442,7 +446,7 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
         xb, yb = x[start:start + config.diag_batch], y[start:start + config.diag_batch]
         with torch.no_grad():
             flat = cell.states(xb)                              # (B, T + 1, d), one pass for everything below
-            r, rt = trajectory_diagonals(cell, xb, states=flat)
+            r, rt = trajectory_diagonals(cell, xb, states=flat, split=split)
             hidden = cell.hidden_trajectory(flat)               # (B, T + 1, n): perturbation entering at k = 0..T
             pred = model.readout(hidden[:, 1:]).squeeze(-1)
             delta = (pred - yb)[..., None] * w_out
