@@ -220,6 +220,21 @@ def test_cells_file_makes_a_readers_cell_an_architecture(tmp_path):
     assert out.returncode != 0 and "unknown architectures ['test_mgu']; available: ['ConstGate'," in out.stderr
 
 
+def test_cells_file_makes_a_readers_cell_a_lag_profiles_kind(tmp_path):
+    """`learnability --cells FILE.py run lag_profiles` with the reader's kinds; what they lack is skipped, said."""
+    import os
+
+    env = {**os.environ, "LEARNABILITY_CACHE": str(tmp_path)}
+    tiny = ["--set", "kinds=('leaky','test_mgu','test_blend')", "--set", "steps=10", "--set", "checkpoints=(0,10)",
+            "--set", "seeds=(1,)", "--set", "T=12", "--set", "hidden=6", "--set", "batch=8", "--set", "probe=3",
+            "--set", "max_lag=4"]
+    cmd = [sys.executable, "-m", "learnability.cli", "--cells", CELLS, "run", "lag_profiles", *tiny]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "lag_profiles (book scale)" in out.stdout
+    assert "cell kind 'test_blend': retention and update-gate predictors skipped" in out.stderr
+
+
 def test_cells_file_missing_or_failing_to_import_is_named(tmp_path):
     out = run("--cells", str(tmp_path / "nope.py"), "jacobians")
     assert out.returncode != 0 and f"--cells {tmp_path / 'nope.py'}: no such file" in out.stderr
