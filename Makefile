@@ -36,8 +36,10 @@ book: $(STAMP) $(MATHJAX)
 		|| { $(BIN)/python -m learnability.build_log _build/build.log; exit 1; }
 	cp _build/jupyter_execute/book/*.ipynb _build/html/book/   # executed notebooks, for the .ipynb download item
 
-## test: the package's tests
+## test: lint and format check (ruff, pinned in requirements.txt; rules in pyproject.toml), then the package's tests
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 ## browser-check: open every page of _build/html in headless Chromium (installs Debian's chromium if missing)

@@ -3,8 +3,9 @@
 Serves _build/html on 127.0.0.1, loads each page listed in _toc.yml and checks: the page loads with no console
 error and no failed request; no request leaves localhost (the book must read offline, MathJax included); MathJax
 typesets without errors (no mjx-merror) on pages with math; every image has loaded; no code cell shows a
-traceback; every page with code cells offers its executed notebook (.ipynb) for download; every in-book link points to an existing page and, with a #fragment, to an existing id. Saves
-a screenshot of one chapter to _build/browser/. Usage: python .ci/browser_check.py [--chromium /usr/bin/chromium]
+traceback; every page with code cells offers its executed notebook (.ipynb) for download; every in-book link points
+to an existing page and, with a #fragment, to an existing id. Saves a screenshot of one chapter to _build/browser/.
+Usage: python .ci/browser_check.py [--chromium /usr/bin/chromium]
 """
 
 from __future__ import annotations
@@ -23,8 +24,16 @@ from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def pages() -> list[str]:
@@ -33,8 +42,8 @@ def pages() -> list[str]:
     return [f"{name}.html" for name in names]
 
 
-MISSING: list[str] = []                                 # paths the server answered 404, for the report
-BENIGN = ("Got invalid theme mode",)                    # the theme's notice on a fresh browser profile
+MISSING: list[str] = []  # paths the server answered 404, for the report
+BENIGN = ("Got invalid theme mode",)  # the theme's notice on a fresh browser profile
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -63,12 +72,19 @@ def check_page(page, base: str, rel: str) -> tuple[list[str], set[str]]:
     console: list[str] = []
     failed: list[str] = []
     outside: list[str] = []
-    page.on("console", lambda m: console.append(m.text) if m.type == "error" and not m.text.startswith(BENIGN)
-            else None)
+    page.on(
+        "console", lambda m: console.append(m.text) if m.type == "error" and not m.text.startswith(BENIGN) else None
+    )
     page.on("requestfailed", lambda r: failed.append(r.url))
     page.on("response", lambda r: failed.append(f"{r.url} ({r.status})") if r.status >= 400 else None)
-    page.on("request", lambda r: outside.append(r.url) if urlparse(r.url).hostname not in ("127.0.0.1", None)
-            and not r.url.startswith("data:") else None)
+    page.on(
+        "request",
+        lambda r: (
+            outside.append(r.url)
+            if urlparse(r.url).hostname not in ("127.0.0.1", None) and not r.url.startswith("data:")
+            else None
+        ),
+    )
     page.goto(urljoin(base, rel), wait_until="load")
     has_math = page.evaluate("document.querySelectorAll('.math, div.math, span.math').length") > 0
     if has_math:
@@ -81,19 +97,21 @@ def check_page(page, base: str, rel: str) -> tuple[list[str], set[str]]:
             problems.append("math present but MathJax typeset nothing")
         if page.evaluate("document.querySelectorAll('mjx-merror').length"):
             problems.append("MathJax reported an error in a formula")
-    broken = page.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
-                           ".map(i => i.getAttribute('src'))")
+    broken = page.evaluate(
+        "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src'))"
+    )
     problems += [f"image not loaded: {src}" for src in broken]
     if page.evaluate("document.querySelectorAll('div.cell').length"):
-        notebook = page.evaluate("Array.from(document.querySelectorAll('a.btn-download-notebook-button'))"
-                                 ".map(a => a.href)")
+        notebook = page.evaluate(
+            "Array.from(document.querySelectorAll('a.btn-download-notebook-button')).map(a => a.href)"
+        )
         if not notebook:
             problems.append("a page with code cells offers no .ipynb download")
         elif page.request.get(notebook[0]).status != 200:
             problems.append(f"the .ipynb download is missing: {notebook[0]}")
     if page.evaluate("document.querySelectorAll('.output.traceback, .output.error, pre.traceback').length"):
         problems.append("a code cell shows an error/traceback")
-    problems += [f"console error: {m}" for m in console if "404" not in m]   # 404s are reported by path below
+    problems += [f"console error: {m}" for m in console if "404" not in m]  # 404s are reported by path below
     problems += [f"request failed: {u}" for u in failed]
     problems += [f"request leaves localhost (not offline): {u}" for u in sorted(set(outside))]
     links = set(page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"))
@@ -141,7 +159,7 @@ def main() -> int:
                 page.screenshot(path=str(shot), full_page=False)
             page.close()
         browser.close()
-    missing = sorted({m for m in MISSING if m != "/favicon.ico"})       # browsers ask for a favicon unprompted
+    missing = sorted({m for m in MISSING if m != "/favicon.ico"})  # browsers ask for a favicon unprompted
     if missing:
         problems["server"] = [f"404 for {m}" for m in missing]
     link_problems = check_links(links, base)
@@ -151,8 +169,10 @@ def main() -> int:
     for rel, found in problems.items():
         for p in found:
             print(f"{rel}: {p}")
-    print(f"browser-check: {len(pages())} pages, {len(links)} in-book links, screenshot {shot.relative_to(ROOT)}; "
-          f"{'FAILED' if problems else 'ok'}")
+    print(
+        f"browser-check: {len(pages())} pages, {len(links)} in-book links, screenshot {shot.relative_to(ROOT)}; "
+        f"{'FAILED' if problems else 'ok'}"
+    )
     return 1 if problems else 0
 
 

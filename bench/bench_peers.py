@@ -34,13 +34,56 @@ import tempfile
 import time
 from pathlib import Path
 
-AUTHORS_PIPELINE = ["run_learnability_DGX.py", "--models", "const,shared,diag", "--seed", "1", "--Nseq_train", "512",
-                    "--Nseq_diag", "512", "--T", "256", "--D", "16", "--H", "64", "--optimizer", "adamw", "--epochs",
-                    "10", "--batch_size", "128", "--lag_min", "4", "--lag_max", "128", "--num_lags", "32",
-                    "--task_lags", "16,32,64,128", "--task_coeffs", "0.6,0.5,0.4,0.3", "--device", "cpu",
-                    "--layernorm", "--orth_init", "--alpha_method", "ecf"]
-AUTHORS_S1 = ["s1_effective_lr.py", "--task", "adding", "--model", "multigate", "--steps", "200", "--checkpoints",
-              "0,100,200"]
+AUTHORS_PIPELINE = [
+    "run_learnability_DGX.py",
+    "--models",
+    "const,shared,diag",
+    "--seed",
+    "1",
+    "--Nseq_train",
+    "512",
+    "--Nseq_diag",
+    "512",
+    "--T",
+    "256",
+    "--D",
+    "16",
+    "--H",
+    "64",
+    "--optimizer",
+    "adamw",
+    "--epochs",
+    "10",
+    "--batch_size",
+    "128",
+    "--lag_min",
+    "4",
+    "--lag_max",
+    "128",
+    "--num_lags",
+    "32",
+    "--task_lags",
+    "16,32,64,128",
+    "--task_coeffs",
+    "0.6,0.5,0.4,0.3",
+    "--device",
+    "cpu",
+    "--layernorm",
+    "--orth_init",
+    "--alpha_method",
+    "ecf",
+]
+AUTHORS_S1 = [
+    "s1_effective_lr.py",
+    "--task",
+    "adding",
+    "--model",
+    "multigate",
+    "--steps",
+    "200",
+    "--checkpoints",
+    "0,100,200",
+]
 TARGETS = {"pipeline": 2.0, "s1": 3.0}
 
 
@@ -53,9 +96,10 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, fl
     elapsed = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
-        raise RuntimeError(f"{' '.join(command[:3])} ... failed ({child.returncode}): "
-                           f"{child.stderr.read().decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 2 ** 20
+        raise RuntimeError(
+            f"{' '.join(command[:3])} ... failed ({child.returncode}): {child.stderr.read().decode()[-2000:]}"
+        )
+    return elapsed, usage.ru_maxrss / 2**20
 
 
 def main() -> None:
@@ -65,10 +109,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--peer-path", default="", help="folder prepended to the authors' PYTHONPATH (e.g. pandas)")
     parser.add_argument("--only", choices=tuple(TARGETS), help="run one comparison")
-    parser.add_argument("--ours", choices=tuple(TARGETS), help=argparse.SUPPRESS)   # the child process of ours
+    parser.add_argument("--ours", choices=tuple(TARGETS), help=argparse.SUPPRESS)  # the child process of ours
     args = parser.parse_args()
     if args.ours:
         from learnability import benchmarks
+
         print(benchmarks.peer_pipeline() if args.ours == "pipeline" else benchmarks.peer_s1())
         return
     for folder, script in ((args.learnability, AUTHORS_PIPELINE[0]), (args.effective_learning_rates, AUTHORS_S1[0])):
@@ -77,24 +122,43 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_peers_"))
     base = {**os.environ, "MPLBACKEND": "Agg", "TQDM_DISABLE": "1"}
     peer_env = {**base, "PYTHONPATH": os.pathsep.join(p for p in (args.peer_path, base.get("PYTHONPATH", "")) if p)}
-    jobs = {"pipeline": (args.learnability, AUTHORS_PIPELINE + ["--outdir"]),
-            "s1": (args.effective_learning_rates, AUTHORS_S1 + ["--out"])}
+    jobs = {
+        "pipeline": (args.learnability, AUTHORS_PIPELINE + ["--outdir"]),
+        "s1": (args.effective_learning_rates, AUTHORS_S1 + ["--out"]),
+    }
     speedups = {}
     for name in (args.only,) if args.only else tuple(TARGETS):
         folder, authors = jobs[name]
         rows = []
         for k in range(args.rounds):
             theirs = timed([sys.executable, *authors, str(work / f"{name}-{k}")], folder, peer_env)
-            ours = timed([sys.executable, __file__, "--learnability", str(args.learnability),
-                          "--effective-learning-rates", str(args.effective_learning_rates), "--ours", name], work,
-                         {**base, "LEARNABILITY_CACHE": str(work / f"cache-{name}-{k}")})
+            ours = timed(
+                [
+                    sys.executable,
+                    __file__,
+                    "--learnability",
+                    str(args.learnability),
+                    "--effective-learning-rates",
+                    str(args.effective_learning_rates),
+                    "--ours",
+                    name,
+                ],
+                work,
+                {**base, "LEARNABILITY_CACHE": str(work / f"cache-{name}-{k}")},
+            )
             rows.append((theirs, ours))
-            print(f"{name} round {k + 1}: authors {theirs[0]:.1f} s ({theirs[1]:.2f} GiB), ours {ours[0]:.1f} s "
-                  f"({ours[1]:.2f} GiB), speed-up {theirs[0] / ours[0]:.2f}x", flush=True)
+            print(
+                f"{name} round {k + 1}: authors {theirs[0]:.1f} s ({theirs[1]:.2f} GiB), ours {ours[0]:.1f} s "
+                f"({ours[1]:.2f} GiB), speed-up {theirs[0] / ours[0]:.2f}x",
+                flush=True,
+            )
         speedups[name] = statistics.median(t[0] / o[0] for t, o in rows)
         memory = (max(t[1] for t, _ in rows), max(o[1] for _, o in rows))
-        print(f"{name}: median speed-up {speedups[name]:.2f}x (target {TARGETS[name]:g}x); peak memory authors "
-              f"{memory[0]:.2f} GiB, ours {memory[1]:.2f} GiB", flush=True)
+        print(
+            f"{name}: median speed-up {speedups[name]:.2f}x (target {TARGETS[name]:g}x); peak memory authors "
+            f"{memory[0]:.2f} GiB, ours {memory[1]:.2f} GiB",
+            flush=True,
+        )
     worst = min(s / TARGETS[n] for n, s in speedups.items())
     print(f"peers ratio={2 * worst:.2f} target=2")
 

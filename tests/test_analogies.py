@@ -39,12 +39,15 @@ def test_ema_noise_ratio_symbolic_and_monte_carlo():
     assert float(m.var()) == pytest.approx(analogies.ema_noise_ratio(0.8), rel=0.1)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: analogies.ema_weights(1.0, 3), r"beta .* must lie in \[0, 1\)"),
-    (lambda: analogies.ema_weights(0.5, 0), "n must be a positive integer"),
-    (lambda: analogies.adam_first_moment(torch.zeros(0), 0.9), "grads must be"),
-    (lambda: analogies.ema_noise_ratio(-0.1), "must lie in"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: analogies.ema_weights(1.0, 3), r"beta .* must lie in \[0, 1\)"),
+        (lambda: analogies.ema_weights(0.5, 0), "n must be a positive integer"),
+        (lambda: analogies.adam_first_moment(torch.zeros(0), 0.9), "grads must be"),
+        (lambda: analogies.ema_noise_ratio(-0.1), "must lie in"),
+    ],
+)
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()

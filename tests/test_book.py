@@ -52,7 +52,7 @@ def executed_code_cells(text: str) -> list[str]:
         meta = re.match(r"---\n(.*?)\n---\n", cell, re.S)
         if meta and re.search(r"skip-execution|raises-exception", meta.group(1)):
             continue
-        out.append(cell[meta.end():] if meta else cell)
+        out.append(cell[meta.end() :] if meta else cell)
     return out
 
 

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from myst_notebook import MYST_HEADER
 
 from learnability.build_log import Problem, book_sources, code_cells, defined_targets, excusable, problems
-from myst_notebook import MYST_HEADER
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO = "/home/reader/gated-learnability"
@@ -17,7 +17,9 @@ CHAPTER = f"{REPO}/book/extending.md"
 E = "\x1b"
 
 # extending.md, reduced to what the excerpts need: cell 2 and cell 4 have the same source, cell 4 failed (In[4])
-SOURCE = MYST_HEADER + """
+SOURCE = (
+    MYST_HEADER
+    + """
 # Extending the book
 
 ```{code-cell} ipython3
@@ -43,6 +45,7 @@ settings = dict(hidden_size=16, T=80, batch=16, seed=0, Ns=np.logspace(2, 8, 13)
 assert settings["T"] < 50, "T too long"
 ```
 """
+)
 
 FAILED_CELL = f"""{E}[01mreading sources... {E}[39;49;00m[100%] {E}[35mextending{E}[39;49;00m
 {CHAPTER}: Executing notebook using local CWD [mystnb]
@@ -114,35 +117,48 @@ BIB = "@article{zhou2016mgu,\n  title = {Minimal gated unit},\n}\n@book{other202
 
 def test_a_failed_cell_is_located_at_its_code_cell_line_with_the_exception():
     found = problems(FAILED_CELL, {CHAPTER: SOURCE})
-    fence = SOURCE.splitlines().index("```{code-cell} ipython3", 24) + 1      # the fourth cell (In[4]), not the second
+    fence = SOURCE.splitlines().index("```{code-cell} ipython3", 24) + 1  # the fourth cell (In[4]), not the second
     assert fence == 27
     assert found == [Problem(CHAPTER, 27, "code cell failed (its line 2): AssertionError: T too long")]
-    assert found[0].located(Path(REPO)) == ("book/extending.md:27: code cell failed (its line 2): "
-                                                     "AssertionError: T too long")
-    unlocated = problems(FAILED_CELL, {})                                 # the chapter's source not at hand
+    assert found[0].located(Path(REPO)) == (
+        "book/extending.md:27: code cell failed (its line 2): AssertionError: T too long"
+    )
+    unlocated = problems(FAILED_CELL, {})  # the chapter's source not at hand
     assert unlocated == [Problem(CHAPTER, None, "code cell failed (its line 2): AssertionError: T too long")]
 
 
 def test_a_glue_typo_is_a_problem_and_only_references_to_other_chapters_are_excused():
     found = problems(GLUE_TYPO, {CHAPTER: SOURCE})
-    assert [(p.file, p.line) for p in found] == [(CHAPTER, 12)] * 3 + [(f"{REPO}/book/extending.rst", None),
-                                                                       (CHAPTER, 134)]
+    assert [(p.file, p.line) for p in found] == [(CHAPTER, 12)] * 3 + [
+        (f"{REPO}/book/extending.rst", None),
+        (CHAPTER, 134),
+    ]
     assert found[0].text.startswith("WARNING: No key 'nonexistent-name' found in glue data")
     elsewhere = defined_targets([OTHER_CHAPTER], [BIB], ["p1_jacobians"])
-    assert elsewhere == {"ch-effective-lr", "eq-mu", "thm-regimes", "fig-envelope", "zhou2016mgu", "other2020",
-                         "p1_jacobians"}
+    assert elsewhere == {
+        "ch-effective-lr",
+        "eq-mu",
+        "thm-regimes",
+        "fig-envelope",
+        "zhou2016mgu",
+        "other2020",
+        "p1_jacobians",
+    }
     assert [excusable(p, elsewhere) for p in found] == [False, True, True, True, True]
-    assert not any(excusable(p, set()) for p in found)                    # the whole book: nothing is excused
+    assert not any(excusable(p, set()) for p in found)  # the whole book: nothing is excused
     typo = Problem(CHAPTER, 3, 'WARNING: could not find bibtex key "zhou2016mg"')
-    assert not excusable(typo, elsewhere)                                 # a key in no .bib is a real problem
+    assert not excusable(typo, elsewhere)  # a key in no .bib is a real problem
     assert not excusable(Problem(CHAPTER, 3, "ERROR: undefined label: 'eq-mu'"), elsewhere)
 
 
 def test_a_build_stopped_by_an_error_that_is_not_a_cell():
-    log = (f"{E}[01mmaking output directory... {E}[39;49;00mdone\n\n{E}[91mExtension error:{E}[39;49;00m\n"
-           "You must configure the bibtex_bibfiles setting\nTraceback (most recent call last):\n")
-    assert problems(log, {}) == [Problem(None, None, "the build stopped: You must configure the bibtex_bibfiles "
-                                                     "setting")]
+    log = (
+        f"{E}[01mmaking output directory... {E}[39;49;00mdone\n\n{E}[91mExtension error:{E}[39;49;00m\n"
+        "You must configure the bibtex_bibfiles setting\nTraceback (most recent call last):\n"
+    )
+    assert problems(log, {}) == [
+        Problem(None, None, "the build stopped: You must configure the bibtex_bibfiles setting")
+    ]
     assert problems(GLUE_TYPO.replace("WARNING", "INFO"), {}) == []
 
 
@@ -152,9 +168,9 @@ def test_code_cells_point_at_the_code_cell_fences_of_every_chapter():
         cells = code_cells(path.read_text())
         fences = [i + 1 for i, line in enumerate(lines) if line.startswith("```{code-cell}")]
         assert [line for line, _ in cells] == fences, path.name
-        for line, source in cells:                                       # the source ends where that fence closes
+        for line, source in cells:  # the source ends where that fence closes
             close = lines.index("```", line)
-            assert lines[close - len(source.splitlines()):close] == source.splitlines(), (path.name, line)
+            assert lines[close - len(source.splitlines()) : close] == source.splitlines(), (path.name, line)
     with pytest.raises(ValueError, match="not a readable MyST notebook"):
         code_cells("```{code-cell} ipython3\n:tags: [unclosed\nx = 1\n```\n")
     with pytest.raises(ValueError, match="no book/ folder"):
@@ -171,7 +187,9 @@ def test_build_log_module_prints_the_summary_of_a_failed_build(tmp_path):
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 1, out.stderr
     assert out.stdout.strip().splitlines() == [
-        "1 problem in the build:", "  book/extending.md:27: code cell failed (its line 2): AssertionError: T too long"]
+        "1 problem in the build:",
+        "  book/extending.md:27: code cell failed (its line 2): AssertionError: T too long",
+    ]
     log.write_text("build succeeded.\n")
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0 and "no warning, error or failed cell found" in out.stdout

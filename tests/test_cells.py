@@ -6,8 +6,7 @@ from conftest import random_point, randomise_layer_norm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from learnability.cells import (ALIASES, Cell, is_builtin, kinds, make_cell, missing_features, refused_options,
-                               register)
+from learnability.cells import ALIASES, Cell, is_builtin, kinds, make_cell, missing_features, refused_options, register
 
 ALL = ("plain", "leaky", "scalar", "multi", "gru", "lstm")
 
@@ -19,8 +18,15 @@ def test_registry_holds_the_six_cells_and_aliases():
 
 
 @settings(max_examples=40, deadline=None)
-@given(kind=st.sampled_from(ALL), n=st.integers(1, 7), m=st.integers(1, 4), batch=st.integers(1, 3),
-       seed=st.integers(0, 10_000), layer_norm=st.booleans(), bias=st.booleans())
+@given(
+    kind=st.sampled_from(ALL),
+    n=st.integers(1, 7),
+    m=st.integers(1, 4),
+    batch=st.integers(1, 3),
+    seed=st.integers(0, 10_000),
+    layer_norm=st.booleans(),
+    bias=st.booleans(),
+)
 def test_analytic_jacobian_equals_jacrev(kind, n, m, batch, seed, layer_norm, bias):
     if layer_norm and n == 1:
         n = 2
@@ -34,8 +40,12 @@ def test_analytic_jacobian_equals_jacrev(kind, n, m, batch, seed, layer_norm, bi
     assert (cell.jacobian_diagonal(x, state) - torch.diagonal(J, dim1=-2, dim2=-1)).abs().max() < 1e-13
     if kind == "lstm":
         blocks = cell.block_diagonals(x, state)
-        for name, rows, cols in (("hh", slice(None, n), slice(None, n)), ("hc", slice(None, n), slice(n, None)),
-                                 ("ch", slice(n, None), slice(None, n)), ("cc", slice(n, None), slice(n, None))):
+        for name, rows, cols in (
+            ("hh", slice(None, n), slice(None, n)),
+            ("hc", slice(None, n), slice(n, None)),
+            ("ch", slice(n, None), slice(None, n)),
+            ("cc", slice(n, None), slice(n, None)),
+        ):
             assert (blocks[name] - torch.diagonal(J[:, rows, cols], dim1=-2, dim2=-1)).abs().max() < 1e-13
 
 
@@ -96,7 +106,7 @@ def test_unroll_equals_repeated_steps(kind):
     for t in range(6):
         state = cell(xs[:, t], state)
         hs.append(cell.hidden(state))
-    assert torch.equal(cell.unroll(xs), torch.stack(hs, 1))          # the step loop itself: bit for bit
+    assert torch.equal(cell.unroll(xs), torch.stack(hs, 1))  # the step loop itself: bit for bit
     flat = cell.states(xs)
     assert flat.shape == (2, 7, cell.state_size) and torch.equal(flat[:, -1], cell.flatten_state(state))
 
@@ -139,18 +149,21 @@ def test_seed_makes_initialisation_deterministic():
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: make_cell("tanh", 2, 3), "unknown cell kind 'tanh'; allowed"),
-    (lambda: make_cell("leaky", 2, 3, alpha=0.0), r"alpha .* must lie in \(0, 1\]"),
-    (lambda: make_cell("leaky", 2, 3, alpha=1.5), r"alpha .* must lie in \(0, 1\]"),
-    (lambda: make_cell("multi", 0, 3), "input_size must be a positive integer"),
-    (lambda: make_cell("multi", 2, -1), "hidden_size must be a positive integer"),
-    (lambda: make_cell("multi", 2, 2.5), "hidden_size must be a positive integer"),
-    (lambda: make_cell("scalar", 2, 3, gate_init=1.0), r"gate_init .* must lie in \(0, 1\)"),
-    (lambda: make_cell("gru", 2, 3, gate_init=0.1, bias=False), "needs bias=True"),
-    (lambda: make_cell("leaky", 2, 3, gate_init=0.1), "bad options for cell kind 'leaky'"),
-    (lambda: make_cell("plain", 2, 3, dtype=torch.int64), "dtype must be"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: make_cell("tanh", 2, 3), "unknown cell kind 'tanh'; allowed"),
+        (lambda: make_cell("leaky", 2, 3, alpha=0.0), r"alpha .* must lie in \(0, 1\]"),
+        (lambda: make_cell("leaky", 2, 3, alpha=1.5), r"alpha .* must lie in \(0, 1\]"),
+        (lambda: make_cell("multi", 0, 3), "input_size must be a positive integer"),
+        (lambda: make_cell("multi", 2, -1), "hidden_size must be a positive integer"),
+        (lambda: make_cell("multi", 2, 2.5), "hidden_size must be a positive integer"),
+        (lambda: make_cell("scalar", 2, 3, gate_init=1.0), r"gate_init .* must lie in \(0, 1\)"),
+        (lambda: make_cell("gru", 2, 3, gate_init=0.1, bias=False), "needs bias=True"),
+        (lambda: make_cell("leaky", 2, 3, gate_init=0.1), "bad options for cell kind 'leaky'"),
+        (lambda: make_cell("plain", 2, 3, dtype=torch.int64), "dtype must be"),
+    ],
+)
 def test_bad_construction_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -228,8 +241,11 @@ class _Reader(Cell):
     def __init__(self, input_size, hidden_size, **options):
         super().__init__(input_size, hidden_size, **options)
         n, m = hidden_size, input_size
-        self.W_f, self.U_f, self.b_f = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
-                                        self.gate_bias_parameter(n))
+        self.W_f, self.U_f, self.b_f = (
+            self.uniform_parameter(n, n),
+            self.uniform_parameter(n, m),
+            self.gate_bias_parameter(n),
+        )
         self.W, self.U, self.b = self.uniform_parameter(n, n), self.uniform_parameter(n, m), self.bias_parameter(n)
 
     def step(self, x_t, h):
@@ -248,23 +264,27 @@ def test_public_building_blocks_honour_bias_gate_init_and_layer_norm():
     assert torch.allclose(torch.sigmoid(cell.b_f), torch.full((3,), 0.2)) and cell.gate_init == 0.2
     x, h = random_point(cell, 2, 3)
     randomise_layer_norm(cell, 3)
-    a = torch.nn.functional.layer_norm(cell.affine(cell.W, cell.U, cell.b, h, x), (3,), cell.ln_weight, cell.ln_bias,
-                                       1e-5)
+    a = torch.nn.functional.layer_norm(
+        cell.affine(cell.W, cell.U, cell.b, h, x), (3,), cell.ln_weight, cell.ln_bias, 1e-5
+    )
     f = torch.sigmoid(h @ cell.W_f.T + x @ cell.U_f.T + cell.b_f)
     assert torch.allclose(cell(x, h), (1 - f) * h + f * torch.tanh(a), atol=1e-14)
     bare = make_cell("test_reader", 2, 3, bias=False, dtype=torch.float64, seed=1)
     assert bare.b is None and bare.b_f is None and bare.bias_parameter(3) is None
     assert torch.allclose(bare.affine(bare.W, bare.U, None, h, x), h @ bare.W.T + x @ bare.U.T, atol=1e-14)
     lstm = make_cell("lstm", 2, 3, gate_init=0.2, dtype=torch.float64, seed=0)
-    assert torch.allclose(torch.sigmoid(lstm.b_f), torch.full((3,), 0.8))      # gate_bias_parameter(retention=True)
+    assert torch.allclose(torch.sigmoid(lstm.b_f), torch.full((3,), 0.8))  # gate_bias_parameter(retention=True)
 
 
-@pytest.mark.parametrize("kind,options,match", [
-    ("test_reader_without_ln", {"layer_norm": True}, "layer_norm=True, but its step does not apply the LayerNorm"),
-    ("test_reader", {"gate_init": 0.1, "bias": False}, "gate_init is carried by the gate bias: it needs bias=True"),
-    ("test_no_gate", {"gate_init": 0.1}, "gate_init=0.1 was given, but the cell makes no gate bias"),
-    ("test_reader", {"layer_norm": True, "alpha": 0.5}, "bad options for cell kind 'test_reader'"),
-])
+@pytest.mark.parametrize(
+    "kind,options,match",
+    [
+        ("test_reader_without_ln", {"layer_norm": True}, "layer_norm=True, but its step does not apply the LayerNorm"),
+        ("test_reader", {"gate_init": 0.1, "bias": False}, "gate_init is carried by the gate bias: it needs bias=True"),
+        ("test_no_gate", {"gate_init": 0.1}, "gate_init=0.1 was given, but the cell makes no gate bias"),
+        ("test_reader", {"layer_norm": True, "alpha": 0.5}, "bad options for cell kind 'test_reader'"),
+    ],
+)
 def test_an_option_a_cell_cannot_honour_is_refused(kind, options, match):
     with pytest.raises(ValueError, match=match):
         make_cell(kind, 2, 3, **options)
@@ -282,5 +302,6 @@ def test_refused_options_give_make_cells_reason_per_option():
     assert set(refused) == {"layer_norm"} and "does not apply the LayerNorm" in refused["layer_norm"]
     assert refused_options("test_no_gate", 2, 3, gate_init=0.1, layer_norm=False) == {
         "gate_init": "bad options for cell kind 'test_no_gate': gate_init=0.1 was given, but the cell makes no gate "
-                     "bias (Cell.gate_bias_parameter) to carry it"}
+        "bias (Cell.gate_bias_parameter) to carry it"
+    }
     assert refused_options("lstm", 2, 3, gate_init=0.1, layer_norm=True) == {}

@@ -66,14 +66,16 @@ def test_run_with_seeds_and_out(tmp_path):
 
     env = {**os.environ, "LEARNABILITY_CACHE": str(tmp_path / "cache")}
     base = [sys.executable, "-m", "learnability.cli", "run", "stable_means"]
-    out = subprocess.run(base + ["--seeds", "3", "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
-                         text=True, env=env)
+    out = subprocess.run(
+        base + ["--seeds", "3", "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, env=env
+    )
     assert out.returncode == 0, out.stderr
-    out = subprocess.run(base + ["--seeds", "4", "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
-                         text=True, env=env)
+    out = subprocess.run(
+        base + ["--seeds", "4", "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, env=env
+    )
     assert out.returncode == 0, out.stderr
     copies = sorted((tmp_path / "out").glob("stable_means-book-*.pkl"))
-    assert len(copies) == 2                                            # another config: another file, no overwrite
+    assert len(copies) == 2  # another config: another file, no overwrite
     seeds = set()
     for path in copies:
         with path.open("rb") as fh:
@@ -86,12 +88,13 @@ def test_run_with_seeds_and_out(tmp_path):
 
 
 def test_show_config_and_set():
-    shown = run("run", "stable_means", "--set", "reps=200", "--set", "alphas=(1.5, 2)", "--set", "est_reps=3",
-                "--show-config")
+    shown = run(
+        "run", "stable_means", "--set", "reps=200", "--set", "alphas=(1.5, 2)", "--set", "est_reps=3", "--show-config"
+    )
     assert shown.returncode == 0, shown.stderr
     assert "  reps = 200" in shown.stdout and "  alphas = (1.5, 2)" in shown.stdout and "  seed = 0" in shown.stdout
     single = run("run", "stable_means", "--set", "methods=ecf", "--show-config")
-    assert "  methods = ('ecf',)" in single.stdout                    # one value for a tuple field: a 1-tuple
+    assert "  methods = ('ecf',)" in single.stdout  # one value for a tuple field: a 1-tuple
     medium = run("run", "window_pipeline", "--scale", "medium", "--set", "T=300", "--show-config")
     assert medium.returncode == 0 and "  T = 300" in medium.stdout and "  n_diag = 4096" in medium.stdout
     unknown = run("run", "stable_means", "--set", "repz=7")
@@ -146,14 +149,21 @@ def test_chapter_alone_builds_one_page_with_the_bibliography(tmp_path):
     import os
 
     env = {**os.environ, "LEARNABILITY_CACHE": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "learnability.cli", "chapter", "p1_euler_gates", "--alone"], cwd=ROOT,
-                         capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "learnability.cli", "chapter", "p1_euler_gates", "--alone"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "could not open bibtex file" not in out.stdout + out.stderr
     assert list((ROOT / "_build" / "chapters" / "p1_euler_gates").rglob("index.html"))
 
 
-TINY = MYST_HEADER + """
+TINY = (
+    MYST_HEADER
+    + """
 # Tiny
 
 ```{code-cell} ipython3
@@ -163,6 +173,7 @@ glue("known", 3, display=False)
 
 Glued: {glue:text}`known`.
 """
+)
 
 
 def _tiny_book(folder: Path, chapter: str) -> Path:
@@ -184,23 +195,56 @@ def test_chapter_fails_like_make_book_and_says_where(tmp_path):
     assert clean.returncode == 0, clean.stderr[-2000:]
     _tiny_book(tmp_path / "glue", TINY + "\nA typo: {glue:text}`nonexistent-name`.\n")
     typo = subprocess.run(cmd, cwd=tmp_path / "glue", capture_output=True, text=True)
-    assert typo.returncode == 1 and "build succeeded, 1 warning" in typo.stdout     # Jupyter Book alone: success
-    assert ("book/tiny.md:16: WARNING: No key 'nonexistent-name' found in glue data"
-            in typo.stderr.splitlines()[-1]), typo.stderr
+    assert typo.returncode == 1 and "build succeeded, 1 warning" in typo.stdout  # Jupyter Book alone: success
+    assert "book/tiny.md:16: WARNING: No key 'nonexistent-name' found in glue data" in typo.stderr.splitlines()[-1], (
+        typo.stderr
+    )
     raising = TINY + "\n```{code-cell} ipython3\n:tags: [hide-input]\nx = 1\n1 / (x - 1)\n```\n"
     _tiny_book(tmp_path / "cell", raising)
     cell = subprocess.run(cmd, cwd=tmp_path / "cell", capture_output=True, text=True)
     assert cell.returncode != 0
-    assert cell.stderr.splitlines()[-1] == ("  book/tiny.md:16: code cell failed (its line 2): ZeroDivisionError: "
-                                            "division by zero"), cell.stderr
+    assert cell.stderr.splitlines()[-1] == (
+        "  book/tiny.md:16: code cell failed (its line 2): ZeroDivisionError: division by zero"
+    ), cell.stderr
 
 
 CELLS = str(ROOT / "tests" / "user_cells.py")
-TINY_PIPELINE = ["--set", "T=12", "--set", "D=2", "--set", "H=4", "--set", "task_lags=(1,2)", "--set",
-                 "coefficients=(0.6,0.5)", "--set", "n_train=16", "--set", "n_diag=128", "--set", "epochs=1", "--set",
-                 "batch=8", "--set", "lag_grid=(1,2,3,4)", "--set", "exact_sequences=4", "--set", "pair_sequences=64",
-                 "--set", "diag_batch=64", "--set", "sweep_optimizers=()", "--set", "sweep_lrs=()", "--set",
-                 "retrain_N=()", "--set", "retrain_architectures=()"]
+TINY_PIPELINE = [
+    "--set",
+    "T=12",
+    "--set",
+    "D=2",
+    "--set",
+    "H=4",
+    "--set",
+    "task_lags=(1,2)",
+    "--set",
+    "coefficients=(0.6,0.5)",
+    "--set",
+    "n_train=16",
+    "--set",
+    "n_diag=128",
+    "--set",
+    "epochs=1",
+    "--set",
+    "batch=8",
+    "--set",
+    "lag_grid=(1,2,3,4)",
+    "--set",
+    "exact_sequences=4",
+    "--set",
+    "pair_sequences=64",
+    "--set",
+    "diag_batch=64",
+    "--set",
+    "sweep_optimizers=()",
+    "--set",
+    "sweep_lrs=()",
+    "--set",
+    "retrain_N=()",
+    "--set",
+    "retrain_architectures=()",
+]
 
 
 def test_cells_file_makes_a_readers_cell_an_architecture(tmp_path):
@@ -225,9 +269,26 @@ def test_cells_file_makes_a_readers_cell_a_lag_profiles_kind(tmp_path):
     import os
 
     env = {**os.environ, "LEARNABILITY_CACHE": str(tmp_path)}
-    tiny = ["--set", "kinds=('leaky','test_mgu','test_blend')", "--set", "steps=10", "--set", "checkpoints=(0,10)",
-            "--set", "seeds=(1,)", "--set", "T=12", "--set", "hidden=6", "--set", "batch=8", "--set", "probe=3",
-            "--set", "max_lag=4"]
+    tiny = [
+        "--set",
+        "kinds=('leaky','test_mgu','test_blend')",
+        "--set",
+        "steps=10",
+        "--set",
+        "checkpoints=(0,10)",
+        "--set",
+        "seeds=(1,)",
+        "--set",
+        "T=12",
+        "--set",
+        "hidden=6",
+        "--set",
+        "batch=8",
+        "--set",
+        "probe=3",
+        "--set",
+        "max_lag=4",
+    ]
     cmd = [sys.executable, "-m", "learnability.cli", "--cells", CELLS, "run", "lag_profiles", *tiny]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
@@ -254,7 +315,8 @@ def test_jacobians_checks_the_readers_cells_and_says_what_it_skips(tmp_path):
         "        self.W, self.U = self.uniform_parameter(hidden_size, hidden_size), "
         "self.uniform_parameter(hidden_size, input_size)\n\n"
         "    def step(self, x, h):\n        return torch.tanh(self.affine(self.W, self.U, None, h, x))\n\n"
-        "    def jacobian(self, x, h):\n        return self.W.expand(x.shape[0], -1, -1)\n")
+        "    def jacobian(self, x, h):\n        return self.W.expand(x.shape[0], -1, -1)\n"
+    )
     out = run("--cells", CELLS, "jacobians")
     assert out.returncode == 0, out.stderr
     assert "| lstm |" in out.stdout and "| test_mgu | " in out.stdout and "| test_blend | " in out.stdout

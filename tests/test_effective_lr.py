@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-
 import pytest
 import sympy as sp
 import torch
@@ -34,7 +33,7 @@ def test_all_orders_equal_transport_diagonal_when_jacobian_is_diagonal(kind):
         mu = elr.effective_learning_rates(cell, xs, lags, order=order)
         assert mu.shape == (2, 8, 4, 4)
         assert (mu - truth).abs().max() < 1e-12, order
-    assert torch.equal(mu[:, :4, 2], torch.zeros(2, 4, 4))      # t < lag: no window
+    assert torch.equal(mu[:, :4, 2], torch.zeros(2, 4, 4))  # t < lag: no window
 
 
 def test_constgate_zero_order_envelope_is_exactly_geometric():
@@ -67,7 +66,7 @@ def test_first_order_error_is_second_order_in_the_off_retention_part():
 
 def test_exact_order_handles_negative_diagonals_and_long_sequences():
     r = torch.full((1, 4096, 2), 0.9, dtype=torch.float64)
-    rt = torch.tensor([0.0, -1.5], dtype=torch.float64).expand(1, 4096, 2).clone()   # second neuron: 0.9 - 1.5 < 0
+    rt = torch.tensor([0.0, -1.5], dtype=torch.float64).expand(1, 4096, 2).clone()  # second neuron: 0.9 - 1.5 < 0
     mu = elr.window_products(r, rt, [1, 2, 3, 4000], order="exact")
     assert torch.isfinite(mu).all()
     assert mu[0, -1, 0, 1] == pytest.approx(-0.6) and mu[0, -1, 1, 1] == pytest.approx(0.36)
@@ -89,7 +88,7 @@ def test_state_is_the_gate_filter_of_candidates(kind):
     assert (elr.state_filter(cell, xs, h0) - cell.unroll(xs, h0)).abs().max() < 1e-12
     g = torch.rand(2, 12, 4, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
     w = elr.state_kernel(g)
-    assert torch.allclose(w.sum(2), 1 - torch.cumprod(1 - g, 1))    # telescoping, numerically
+    assert torch.allclose(w.sum(2), 1 - torch.cumprod(1 - g, 1))  # telescoping, numerically
 
 
 def test_kernel_equals_zeroth_order_mu_times_gate():
@@ -122,15 +121,21 @@ def test_constant_gate_small_alpha_expansion():
     assert math.log10(residual[0] / residual[1]) == pytest.approx(2.0, abs=0.05)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: elr.effective_learning_rates(make_cell("multi", 3, 4), inputs().float(), [0]), "positive integers"),
-    (lambda: elr.effective_learning_rates(make_cell("multi", 3, 4), inputs().float(), [9]), "cannot exceed"),
-    (lambda: elr.effective_learning_rates(make_cell("multi", 3, 4), inputs().float(), [1], order=2), "order must be"),
-    (lambda: elr.envelope(torch.zeros(2, 3, 1, 4), [1], reduce="max"), "reduce must be"),
-    (lambda: elr.envelope(torch.zeros(2, 3, 2, 4), [1]), "holds 2 lags"),
-    (lambda: elr.state_filter(make_cell("gru", 3, 4), inputs().float()), "gated family"),
-    (lambda: elr.window_products(torch.ones(1, 3, 2), torch.ones(1, 3, 3), [1]), "same shape|both have shape"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: elr.effective_learning_rates(make_cell("multi", 3, 4), inputs().float(), [0]), "positive integers"),
+        (lambda: elr.effective_learning_rates(make_cell("multi", 3, 4), inputs().float(), [9]), "cannot exceed"),
+        (
+            lambda: elr.effective_learning_rates(make_cell("multi", 3, 4), inputs().float(), [1], order=2),
+            "order must be",
+        ),
+        (lambda: elr.envelope(torch.zeros(2, 3, 1, 4), [1], reduce="max"), "reduce must be"),
+        (lambda: elr.envelope(torch.zeros(2, 3, 2, 4), [1]), "holds 2 lags"),
+        (lambda: elr.state_filter(make_cell("gru", 3, 4), inputs().float()), "gated family"),
+        (lambda: elr.window_products(torch.ones(1, 3, 2), torch.ones(1, 3, 3), [1]), "same shape|both have shape"),
+    ],
+)
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -161,8 +166,10 @@ def test_window_envelope_equals_the_envelope_of_the_full_mu_tensor():
         full = elr.envelope(elr.effective_learning_rates(cell, xs, lags, order=order), lags)
         assert torch.allclose(elr.cell_envelope(cell, xs, lags, order=order), full, rtol=1e-12)
     r = torch.rand(2, 9, 3, dtype=torch.float64)
-    assert torch.allclose(elr.window_envelope(r, 0 * r, [2], order=0, reduce="mean"),
-                          elr.envelope(elr.window_products(r, 0 * r, [2]), [2], reduce="mean"))
+    assert torch.allclose(
+        elr.window_envelope(r, 0 * r, [2], order=0, reduce="mean"),
+        elr.envelope(elr.window_products(r, 0 * r, [2]), [2], reduce="mean"),
+    )
     with pytest.raises(ValueError, match="order must be"):
         elr.window_envelope(r, r, [2], order=2)
 
@@ -198,23 +205,28 @@ def test_lstm_code_rates_are_the_cell_state_map_through_h(layer_norm):
         o = torch.stack([cell._parts(xs[:, t], h[:, t], c[:, t])[2] for t in range(6)], 1)
     assert torch.allclose(e, o * (1 - torch.tanh(c[:, 1:]) ** 2))
     for b in range(2):
-        for j in range(1, 6):                       # step j + 1 (0-based j) starts from state j
+        for j in range(1, 6):  # step j + 1 (0-based j) starts from state j
+
             def c_next(c_prev, b=b, j=j):
                 h_prev = o[b, j - 1] * torch.tanh(c_prev)
-                return cell.step(xs[b:b + 1, j], (h_prev[None], c_prev[None]))[1][0]
+                return cell.step(xs[b : b + 1, j], (h_prev[None], c_prev[None]))[1][0]
+
             J = torch.autograd.functional.jacobian(c_next, c[b, j].clone())
             assert torch.allclose(torch.diagonal(J), f[b, j] + r[b, j], atol=1e-12)
     if not layer_norm:
         with torch.no_grad():
             i, fg, _, g, _, _ = zip(*[cell._parts(xs[:, t], h[:, t], c[:, t]) for t in range(6)])
         i, fg, g = (torch.stack(v, 1) for v in (i, fg, g))
-        tilde = (c[:, :-1] * fg * (1 - fg) * torch.diagonal(cell.W_f) + i * (1 - g ** 2) * torch.diagonal(cell.W_c)
-                 + g * i * (1 - i) * torch.diagonal(cell.W_i))
+        tilde = (
+            c[:, :-1] * fg * (1 - fg) * torch.diagonal(cell.W_f)
+            + i * (1 - g**2) * torch.diagonal(cell.W_c)
+            + g * i * (1 - i) * torch.diagonal(cell.W_i)
+        )
         e_prev = torch.cat([torch.zeros_like(e[:, :1]), e[:, :-1]], 1)
         assert torch.allclose(r, tilde * e_prev)
     lags = [1, 3]
     mu = dict((lag, m) for _, lag, m in elr.lstm_code_windows(f, r, e, lags))
-    t, lag = 5, 3                                   # window j = 3..5 (1-based), ending at step 5
+    t, lag = 5, 3  # window j = 3..5 (1-based), ending at step 5
     window = slice(t - lag, t)
     expected = e[:, t - 1] * f[:, window].prod(1) * (1 + (r[:, window] / f[:, window]).sum(1))
     assert torch.allclose(mu[3][:, t - lag], expected)

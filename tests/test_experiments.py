@@ -23,12 +23,12 @@ def test_cache_reuses_and_recomputes(tmp_path, monkeypatch):
         return {"v": cfg.value}
 
     assert cache.cached("t", Tiny(1), compute) == {"v": 1}
-    assert cache.cached("t", Tiny(1), compute) == {"v": 1} and len(calls) == 1      # reused
-    assert cache.cached("t", Tiny(2), compute) == {"v": 2} and len(calls) == 2      # new config
+    assert cache.cached("t", Tiny(1), compute) == {"v": 1} and len(calls) == 1  # reused
+    assert cache.cached("t", Tiny(2), compute) == {"v": 2} and len(calls) == 2  # new config
     cache.cached("t", Tiny(1), compute, force=True)
-    assert len(calls) == 3                                                          # forced
+    assert len(calls) == 3  # forced
     entry = next((tmp_path / "t").glob("*.pkl"))
-    entry.write_bytes(b"not a pickle")                                              # corrupted
+    entry.write_bytes(b"not a pickle")  # corrupted
     for path in (tmp_path / "t").glob("*.pkl"):
         path.write_bytes(b"\x80garbage")
     assert cache.cached("t", Tiny(1), compute) == {"v": 1} and len(calls) == 4
@@ -44,14 +44,21 @@ def test_cache_key_depends_on_config_and_rejects_non_dataclasses():
 
 def test_stable_means_tiny_run_matches_theory(tmp_path, monkeypatch):
     monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
-    cfg = dataclasses.replace(stable_means.Config.book(), alphas=(1.5, 2.0), sizes=(10, 100, 1000), reps=2000,
-                              est_alphas=(1.5,), est_sizes=(20000,), est_reps=2)
+    cfg = dataclasses.replace(
+        stable_means.Config.book(),
+        alphas=(1.5, 2.0),
+        sizes=(10, 100, 1000),
+        reps=2000,
+        est_alphas=(1.5,),
+        est_sizes=(20000,),
+        est_reps=2,
+    )
     result = stable_means.run(cfg)
     for alpha in cfg.alphas:
         assert abs(result.slope[alpha] - (1 / alpha - 1)) < 0.05
         assert np.all(np.abs(result.iqr[alpha] / result.iqr_theory[alpha] - 1) < 0.12)
     assert {r["method"] for r in result.estimators} == {"ecf", "mcculloch", "hill"}
-    assert stable_means.run(cfg) .slope == result.slope  # cached
+    assert stable_means.run(cfg).slope == result.slope  # cached
 
 
 def test_registry_and_config_validation():
@@ -87,21 +94,45 @@ def test_part3_experiments_tiny_runs(tmp_path, monkeypatch):
     from learnability.experiments import leaky_integrator, oscillator, rich_lazy
 
     monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
-    li = leaky_integrator.run(dataclasses.replace(
-        leaky_integrator.Config.book(), N=12, lr=0.02, t_max=10.0, seeds=(0,), s0_sweep=(0.1, 0.01), sigmas=(0.1,),
-        stiff_t=8.0, bptt_N=6, bptt_batch=16, bptt_lr=0.1, bptt_trial=12.0, bptt_burn_in=6.0))
+    li = leaky_integrator.run(
+        dataclasses.replace(
+            leaky_integrator.Config.book(),
+            N=12,
+            lr=0.02,
+            t_max=10.0,
+            seeds=(0,),
+            s0_sweep=(0.1, 0.01),
+            sigmas=(0.1,),
+            stiff_t=8.0,
+            bptt_N=6,
+            bptt_batch=16,
+            bptt_lr=0.1,
+            bptt_trial=12.0,
+            bptt_burn_in=6.0,
+        )
+    )
     assert li.main["gd"]["eigenvalues"][-1].real.max() == pytest.approx(0.7, abs=0.01)
     t50 = {r["s0"]: r["t50_gd"] for r in li.escape}
-    assert t50[0.01] - t50[0.1] == pytest.approx(1.3 * np.log(10), rel=0.1)    # eq-escape-time per decade
+    assert t50[0.01] - t50[0.1] == pytest.approx(1.3 * np.log(10), rel=0.1)  # eq-escape-time per decade
     assert li.stiffness["runs"][0.8]["loss"][-1] < li.stiffness["runs"][1.25]["loss"][-1]
-    (finite,) = li.sigmas                                                         # eq-escape-sigma at sigma = 0.1
+    (finite,) = li.sigmas  # eq-escape-sigma at sigma = 0.1
     assert finite["t50"]["theory"] == pytest.approx(finite["t50"]["gd"], rel=0.1)
     assert finite["theory"]["shift"] < 0 and finite["t50"]["theory"] < finite["t50"]["ode"]
-    rl = rich_lazy.run(dataclasses.replace(rich_lazy.Config.book(), N=60, seeds=(0,), sigmas=(0.5,),
-                                           c_grid=(0.25, 0.75), regime_N=12, regime_sigmas=(0.1, 0.9), t_max=4.0))
+    rl = rich_lazy.run(
+        dataclasses.replace(
+            rich_lazy.Config.book(),
+            N=60,
+            seeds=(0,),
+            sigmas=(0.5,),
+            c_grid=(0.25, 0.75),
+            regime_N=12,
+            regime_sigmas=(0.1, 0.9),
+            t_max=4.0,
+        )
+    )
     loss = rl.rel_loss[0.5][0, :, rich_lazy.Config().times.index(1000.0)]
-    assert loss[1] < 1e-3 < loss[0]                                             # inside learns, outside lags
-    assert rl.scaled["top"][-1] < 0.9                                           # s0 = sigma: no outlier
+    assert loss[1] < 1e-3 < loss[0]  # inside learns, outside lags
+    assert rl.scaled["top"][-1] < 0.9  # s0 = sigma: no outlier
     assert rl.scaled["u_norm0"] == pytest.approx(0.9, rel=0.5) and rl.regimes[0.9]["u_norm0"] < 0.03
     osc = oscillator.run(dataclasses.replace(oscillator.Config.book(), N=10, t_max=180.0, multi_t=5.0))
     assert np.sort_complex(osc.pair["reduced"]["eigenvalues"][-1]) == pytest.approx([0.7 - 2j, 0.7 + 2j], abs=1e-3)
@@ -132,14 +163,21 @@ def test_planted_lag_tiny_run_sees_the_planted_lag(tmp_path, monkeypatch):
     from learnability.experiments import planted_lag
 
     monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
-    cfg = dataclasses.replace(planted_lag.Config.book(), architectures=("ConstGate",), planted=(1, 2, 4), T=16,
-                              H=8, n_diag=1024, diag_batch=256)
+    cfg = dataclasses.replace(
+        planted_lag.Config.book(),
+        architectures=("ConstGate",),
+        planted=(1, 2, 4),
+        T=16,
+        H=8,
+        n_diag=1024,
+        diag_batch=256,
+    )
     result = planted_lag.run(cfg)
     z = result.z["ConstGate"]
-    assert z.shape == (3, 3) and np.all(np.abs(np.diag(z)) > 4)        # each planted lag seen at its own lag
-    assert np.all(np.abs(z[0, 1:]) < 4)                                 # nothing beyond a planted lag of 1
+    assert z.shape == (3, 3) and np.all(np.abs(np.diag(z)) > 4)  # each planted lag seen at its own lag
+    assert np.all(np.abs(z[0, 1:]) < 4)  # nothing beyond a planted lag of 1
     assert [r["architecture"] for r in planted_lag.law_rows(result)] == ["ConstGate"]
-    assert result.z_crit == pytest.approx(2.935, abs=1e-3)              # Bonferroni over 3 lags at 1 %
+    assert result.z_crit == pytest.approx(2.935, abs=1e-3)  # Bonferroni over 3 lags at 1 %
     with pytest.raises(ValueError, match="at least 3 distinct"):
         planted_lag.Config(planted=(1, 2))
 

@@ -9,13 +9,16 @@ import torch
 from learnability import cells, extension
 
 
-@pytest.mark.parametrize("regime,f,rate", [
-    ("exponential", lambda l: 2.0 * np.exp(-l / 7.0), 7.0),
-    ("power law", lambda l: 3.0 * l ** -1.3, 1.3),
-    ("logarithmic", lambda l: 0.5 * np.log(l) ** -2.0, 2.0),
-])
+@pytest.mark.parametrize(
+    "regime,f,rate",
+    [
+        ("exponential", lambda l: 2.0 * np.exp(-l / 7.0), 7.0),
+        ("power law", lambda l: 3.0 * l**-1.3, 1.3),
+        ("logarithmic", lambda l: 0.5 * np.log(l) ** -2.0, 2.0),
+    ],
+)
 def test_fit_decay_recovers_each_family(regime, f, rate):
-    lags = np.arange(2, 80)         # lag 1 is left out by the fit anyway (ln 1 = 0)
+    lags = np.arange(2, 80)  # lag 1 is left out by the fit anyway (ln 1 = 0)
     fit = extension.fit_decay(lags, f(lags.astype(float)))
     assert fit["regime"] == regime and fit["rate"] == pytest.approx(rate, rel=1e-9)
 
@@ -50,8 +53,10 @@ def mgu_sympy(h, x, P):
 class NoRetention(cells.Cell):
     def __init__(self, input_size, hidden_size, **options):
         super().__init__(input_size, hidden_size, **options)
-        self.W, self.U = self.uniform_parameter(hidden_size, hidden_size), self.uniform_parameter(hidden_size,
-                                                                                                input_size)
+        self.W, self.U = (
+            self.uniform_parameter(hidden_size, hidden_size),
+            self.uniform_parameter(hidden_size, input_size),
+        )
 
     def step(self, x, h):
         return 0.5 * h + 0.5 * torch.tanh(self.affine(self.W, self.U, None, h, x))
@@ -78,16 +83,27 @@ def test_builtin_cells_take_the_same_path_and_a_wrong_sympy_form_is_caught():
     assert extension.jacobian_checks(cell, xs, wrong)["sympy"] > 1e-4
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: extension.fit_decay([1, 2], [1.0, 0.5]), "equal length >= 3"),
-    (lambda: extension.jacobian_checks(cells.make_cell("multi", 2, 3), torch.zeros(1, 4, 2)), "float64"),
-    (lambda: extension.cell_report("no_such_cell"), "unknown cell kind"),
-    (lambda: extension.jacobian_checks(cells.make_cell("multi", 2, 3, dtype=torch.float64),
-                                       torch.zeros(1, 4, 2, dtype=torch.float64), steps=(9,)),
-     r"steps \(where the Jacobians are compared\) must lie in \[0, T\) for xs of T = 4 steps; got 9"),
-    (lambda: extension.cell_report("multi", T=4), r"T \(the sequence length\) must be an integer >= 8: .*; got T=4"),
-    (lambda: extension.cell_report("multi", T=20, tol=0.0), "tol .* must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: extension.fit_decay([1, 2], [1.0, 0.5]), "equal length >= 3"),
+        (lambda: extension.jacobian_checks(cells.make_cell("multi", 2, 3), torch.zeros(1, 4, 2)), "float64"),
+        (lambda: extension.cell_report("no_such_cell"), "unknown cell kind"),
+        (
+            lambda: extension.jacobian_checks(
+                cells.make_cell("multi", 2, 3, dtype=torch.float64),
+                torch.zeros(1, 4, 2, dtype=torch.float64),
+                steps=(9,),
+            ),
+            r"steps \(where the Jacobians are compared\) must lie in \[0, T\) for xs of T = 4 steps; got 9",
+        ),
+        (
+            lambda: extension.cell_report("multi", T=4),
+            r"T \(the sequence length\) must be an integer >= 8: .*; got T=4",
+        ),
+        (lambda: extension.cell_report("multi", T=20, tol=0.0), "tol .* must be a positive number"),
+    ],
+)
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -104,8 +120,11 @@ class WrongJacobian(MinimalGatedUnit):
 
 
 def test_a_failed_jacobian_check_raises_with_the_gap_and_tol_decides():
-    with pytest.raises(ValueError, match=r"Jacobian check failed for cell kind 'ext_test_wrong_jacobian': the "
-                                         r"cell's jacobian vs autograd: gap \d\.\d\de-\d\d \(tol = 1e-06\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Jacobian check failed for cell kind 'ext_test_wrong_jacobian': the "
+        r"cell's jacobian vs autograd: gap \d\.\d\de-\d\d \(tol = 1e-06\)",
+    ):
         extension.cell_report("ext_test_wrong_jacobian", hidden_size=6, T=20)
     rep = extension.cell_report("ext_test_wrong_jacobian", hidden_size=6, T=20, tol=1.0)
     assert 1e-3 < rep["checks"]["analytic"] < 1.0 and rep["checks"]["fd"] < 1e-8
@@ -119,7 +138,7 @@ def test_a_misspelled_parameter_in_a_sympy_step_names_the_parameters():
     cell = cells.make_cell("ext_test_mgu", 2, 2, dtype=torch.float64, seed=0)
     with pytest.raises(ValueError, match=r"the cell has no parameter 'W_g'; its parameters: W_f, U_f, b_f, W, U, b$"):
         extension.sympy_jacobian(cell, misspelled)
-    with pytest.raises(KeyError):                   # still a mapping's error, for code that catches KeyError
+    with pytest.raises(KeyError):  # still a mapping's error, for code that catches KeyError
         extension.sympy_jacobian(cell, misspelled)
 
 
@@ -130,16 +149,20 @@ def test_registered_jacobian_checks_cover_the_readers_cells_and_say_what_they_sk
     assert by_kind["ext_test_mgu"]["fd"] < 1e-8 and by_kind["ext_test_mgu"]["analytic"] is None
     assert by_kind["ext_test_wrong_jacobian"]["analytic"] > 1e-3
     assert skipped["ext_test_mgu"].startswith("no analytic check") and "ext_test_wrong_jacobian" not in skipped
-    rows, skipped = extension.registered_jacobian_checks(layer_norm=True)        # these cells apply no LayerNorm
+    rows, skipped = extension.registered_jacobian_checks(layer_norm=True)  # these cells apply no LayerNorm
     assert "ext_test_mgu" not in {row["kind"] for row in rows}
     assert "layer_norm=True, but its step does not apply the LayerNorm" in skipped["ext_test_mgu"]
 
 
 def test_compare_cells_puts_a_cell_beside_the_others_in_one_call():
     settings = dict(hidden_size=6, T=24, batch=4, seed=0, Ns=(1e2, 1e4, 1e6))
-    comparison = extension.compare_cells("scalar", cell_options=dict(gate_init=0.2),
-                                         others={"leaky": dict(alpha=0.2), "gru": dict(gate_init=0.2)},
-                                         table_Ns=(1e2, 1e6), **settings)
+    comparison = extension.compare_cells(
+        "scalar",
+        cell_options=dict(gate_init=0.2),
+        others={"leaky": dict(alpha=0.2), "gru": dict(gate_init=0.2)},
+        table_Ns=(1e2, 1e6),
+        **settings,
+    )
     assert list(comparison.reports) == ["scalar", "leaky", "gru"]
     alone = extension.cell_report("leaky", cell_options=dict(alpha=0.2), **settings)
     assert np.array_equal(comparison.reports["leaky"]["windows"], alone["windows"])

@@ -50,7 +50,7 @@ def test_step_agreement_sees_a_wrong_cell():
     xs = torch.randn(2, 4, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
 
     class Shifted(type(cell)):
-        def unroll(self, x, state=None):                    # the step loop with the wrong forget bias
+        def unroll(self, x, state=None):  # the step loop with the wrong forget bias
             with torch.no_grad():
                 self.b_f += 0.1
             try:
@@ -104,6 +104,6 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="run on the CPU"):
         lstm_unroll(*(t.to("meta") for t in (xs, U, W, b, h, h)))
     with pytest.raises(ValueError, match="weights must be"):
-        gru_unroll(xs, U, W, b, h)                          # LSTM-sized weights for a GRU
+        gru_unroll(xs, U, W, b, h)  # LSTM-sized weights for a GRU
     with pytest.raises(ValueError, match="xs must be a tensor"):
         make_cell("gru", 2, 4).unroll(torch.zeros(2, 3, 5))

@@ -11,20 +11,28 @@ from learnability import integrator_theory as it
 from learnability import linear_dynamics as ld
 from learnability import reduced
 
-E = ld.ALIGNED_DIRECTION                       # the unit direction of ld.aligned_network
+E = ld.ALIGNED_DIRECTION  # the unit direction of ld.aligned_network
 aligned = ld.aligned_network
 
 
 def numeric(expr, **values):
-    symbols = {"p": it.p, "lam": it.lam, "c": it.c, "kappa": it.kappa, "sigma": it.sigma, "p0": it.p0,
-               "omega": it.omega}
+    symbols = {
+        "p": it.p,
+        "lam": it.lam,
+        "c": it.c,
+        "kappa": it.kappa,
+        "sigma": it.sigma,
+        "p0": it.p0,
+        "omega": it.omega,
+    }
     return float(expr.subs({symbols[k]: v for k, v in values.items()}))
 
 
 def test_aligned_loss_is_the_population_loss_of_an_aligned_network():
     for p, lam, c, k in [(0.3, 0.2, 0.5, 1.0), (1.4, -0.5, 0.1, 0.7), (0.9, 0.85, 0.3, 1.2)]:
         assert numeric(it.aligned_loss(), p=p, lam=lam, c=c, kappa=k) == pytest.approx(
-            ld.population_loss(*aligned(p, 1.0, lam), c, k), rel=1e-12)
+            ld.population_loss(*aligned(p, 1.0, lam), c, k), rel=1e-12
+        )
 
 
 def test_unique_optimum_and_hessian_against_finite_differences():
@@ -47,14 +55,12 @@ def test_outlier_flow_is_the_projected_full_gradient():
     assert it.balance_rate() == 0
     for p, lam, c, k in [(0.04, 0.1, 0.3, 1.0), (0.8, 0.6, 0.5, 1.0), (1.2, -0.3, 0.2, 0.6)]:
         gu, gv, gW = ld.population_gradients(*aligned(np.sqrt(p), np.sqrt(p), lam), c, k)
-        adot, bdot = -E @ gu, -E @ gv                                  # the projections written out once here
+        adot, bdot = -E @ gu, -E @ gv  # the projections written out once here
         assert numeric(pdot, p=p, lam=lam, c=c, kappa=k) == pytest.approx(np.sqrt(p) * (adot + bdot), rel=1e-10)
         assert numeric(lamdot, p=p, lam=lam, c=c, kappa=k) == pytest.approx(-E @ gW @ E, rel=1e-10)
-        assert ld.aligned_flow(p, lam, c, k) == pytest.approx([np.sqrt(p) * (adot + bdot), -E @ gW @ E],
-                                                              rel=1e-12)
-    other = np.ones(4) / 2                                             # any unit direction, any N
-    assert ld.aligned_flow(0.8, 0.6, 0.5, 1.0, other) == pytest.approx(ld.aligned_flow(0.8, 0.6, 0.5, 1.0),
-                                                                       rel=1e-10)
+        assert ld.aligned_flow(p, lam, c, k) == pytest.approx([np.sqrt(p) * (adot + bdot), -E @ gW @ E], rel=1e-12)
+    other = np.ones(4) / 2  # any unit direction, any N
+    assert ld.aligned_flow(0.8, 0.6, 0.5, 1.0, other) == pytest.approx(ld.aligned_flow(0.8, 0.6, 0.5, 1.0), rel=1e-10)
     with pytest.raises(ValueError, match="unit vector"):
         ld.aligned_network(1.0, 1.0, 0.2, np.ones(3))
 
@@ -81,7 +87,7 @@ def test_gradient_descent_step_bound_of_the_full_network():
     assert below["loss"][-1] < 1e-14
     try:
         above = ld.gradient_descent(*start, c, lr=1.05 * bound, steps=1500, record_every=1500)["loss"][-1]
-    except ValueError:          # the oscillation grew until W became unstable
+    except ValueError:  # the oscillation grew until W became unstable
         above = np.inf
     assert above > 1e-3
     assert it.gd_step_bound(0.01) == pytest.approx(8e-6, rel=0.02)
@@ -102,11 +108,16 @@ def test_slow_manifold_minimises_the_loss_in_p():
     sm = it.slow_manifold()
     c, k = 0.3, 1.0
     for lam in (0.0, 0.4, 0.65):
-        best = minimize_scalar(lambda p: ld.population_loss(*aligned(p, 1.0, lam), c, k), bounds=(0, 5),
-                               method="bounded", options={"xatol": 1e-10}).x
+        best = minimize_scalar(
+            lambda p: ld.population_loss(*aligned(p, 1.0, lam), c, k),
+            bounds=(0, 5),
+            method="bounded",
+            options={"xatol": 1e-10},
+        ).x
         assert numeric(sm["p"], lam=lam, c=c, kappa=k) == pytest.approx(best, rel=1e-6)
         assert numeric(sm["loss"], lam=lam, c=c, kappa=k) == pytest.approx(
-            ld.population_loss(*aligned(best, 1.0, lam), c, k), rel=1e-9)
+            ld.population_loss(*aligned(best, 1.0, lam), c, k), rel=1e-9
+        )
 
 
 @pytest.mark.parametrize("omega", [0.0, 2.0])
@@ -130,12 +141,21 @@ def test_pair_fixed_point_hessian_and_conservation():
     assert ld.population_loss(u, v, W, 0.3, 1.0, 2.0) < 1e-14
     eig = it.pair_hessian_eigenvalues(0.3, 2.0)
     h, q0 = 1e-5, np.array([1.0, 0.0, 0.7, 2.0, 0.0])
-    fd = np.array([(reduced.pair_loss_and_gradient(q0 + h * e, 0.3, 1.0, 2.0)[1]
-                    - reduced.pair_loss_and_gradient(q0 - h * e, 0.3, 1.0, 2.0)[1]) / (2 * h) for e in np.eye(5)])
+    fd = np.array(
+        [
+            (
+                reduced.pair_loss_and_gradient(q0 + h * e, 0.3, 1.0, 2.0)[1]
+                - reduced.pair_loss_and_gradient(q0 - h * e, 0.3, 1.0, 2.0)[1]
+            )
+            / (2 * h)
+            for e in np.eye(5)
+        ]
+    )
     assert eig == pytest.approx(np.linalg.eigvalsh((fd + fd.T) / 2), abs=1e-6)
     assert abs(eig[0]) < 1e-12
-    rate = sp.lambdify((it.x, it.y, it.al, it.be, it.ga),
-                       it.pair_conservation_rate().subs({it.c: 0.3, it.kappa: 1, it.omega: 2.0}))
+    rate = sp.lambdify(
+        (it.x, it.y, it.al, it.be, it.ga), it.pair_conservation_rate().subs({it.c: 0.3, it.kappa: 1, it.omega: 2.0})
+    )
     rng = np.random.default_rng(2)
     for _ in range(3):
         assert abs(rate(*(rng.normal(size=5) * 0.3))) < 1e-12
@@ -145,12 +165,12 @@ def test_rkhs_series_and_the_lazy_kernel_at_large_n():
     series, norm = it.rkhs_norm()
     assert sp.simplify(series - sp.exp(-it.c * it.s)) == 0
     closed = it.sigma**2 / (it.sigma**2 - (1 - it.c) ** 2)
-    for c, sigma in [(0.75, 0.5), (1.2, 0.5), (0.6, 0.9)]:                # inside the bulk, either side of 1
+    for c, sigma in [(0.75, 0.5), (1.2, 0.5), (0.6, 0.9)]:  # inside the bulk, either side of 1
         direct = sum(((1 - c) / sigma) ** (2 * j) for j in range(400))
         at = {it.c: c, it.sigma: sigma}
         assert float(norm.subs(at)) == pytest.approx(direct, rel=1e-12)
         assert float(norm.subs(at)) == pytest.approx(float(closed.subs(at)), rel=1e-12)
-    for c, sigma in [(0.25, 0.5), (1.75, 0.5)]:                             # outside: the series diverges
+    for c, sigma in [(0.25, 0.5), (1.75, 0.5)]:  # outside: the series diverges
         assert norm.subs({it.c: c, it.sigma: sigma}) == sp.oo
     sigma, N, pairs = 0.5, 300, [(0.5, 0.5), (1.0, 2.0), (3.0, 3.0)]
     values = []
@@ -171,7 +191,7 @@ def test_lazy_kernel_derived_from_the_moments_is_the_bessel_form():
     for s, s2, sigma in [(0.5, 0.5, 0.5), (1.0, 2.0, 0.3), (3.0, 0.7, 0.9)]:
         value = float(K.subs({s_: s, sp_: s2, sigma_: sigma}))
         assert value == pytest.approx(it.lazy_kernel(s, s2, sigma), rel=1e-12)
-    sigma, N = 0.5, 1000                       # eq-lazy-moments: matched powers only, sigma^{2k}
+    sigma, N = 0.5, 1000  # eq-lazy-moments: matched powers only, sigma^{2k}
     u, _, W = ld.init_network(N, sigma, 1.0, seed=7)
     u /= np.linalg.norm(u)
     powers = [u, W @ u, W @ W @ u]
@@ -186,12 +206,12 @@ def test_outlier_birth_condition_against_sampled_rank_one_perturbations():
     _, _, W0 = ld.init_network(N, sigma, 1.0, seed=1)
     e = np.random.default_rng(2).normal(size=N)
     e /= np.linalg.norm(e)
-    for theta in (-0.8, 0.65, 0.9):            # |theta| > sigma: an outlier at theta
+    for theta in (-0.8, 0.65, 0.9):  # |theta| > sigma: an outlier at theta
         eigs = np.linalg.eigvals(W0 + theta * np.outer(e, e))
-        spread = sigma / np.sqrt(N * (1 - sigma**2 / theta**2))   # sd of sum_k e^T W0^k e / theta^(k-1)
+        spread = sigma / np.sqrt(N * (1 - sigma**2 / theta**2))  # sd of sum_k e^T W0^k e / theta^(k-1)
         assert np.min(np.abs(eigs - theta)) < 4 * spread
         assert np.sum(np.abs(eigs) > sigma + 0.05) == 1
-    for theta in (-0.3, 0.35):                 # |theta| < sigma: none leaves the disk
+    for theta in (-0.3, 0.35):  # |theta| < sigma: none leaves the disk
         assert np.abs(np.linalg.eigvals(W0 + theta * np.outer(e, e))).max() < sigma + 0.05
 
 
@@ -206,7 +226,7 @@ def test_shifted_singular_edges_and_density_against_sampled_matrices():
         assert sv.min() == pytest.approx(lo, rel=0.02) and sv.max() == pytest.approx(hi, rel=0.02)
         w, q = it.shifted_singular_density((1 + c) / sigma)
         assert q.sum() == pytest.approx(1.0, abs=1e-6)
-        assert np.sum(q * w) * sigma**2 == pytest.approx(np.mean(sv**2), rel=0.01)   # second moment
+        assert np.sum(q * w) * sigma**2 == pytest.approx(np.mean(sv**2), rel=0.01)  # second moment
         assert np.sum(q / w) / sigma**2 == pytest.approx(np.mean(sv**-2.0), rel=0.02)  # the rates' moment
     with pytest.raises(ValueError, match="zeta > 1"):
         it.shifted_singular_density(0.9)

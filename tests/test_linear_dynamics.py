@@ -41,8 +41,14 @@ def test_conserved_matrix_is_exactly_stationary_along_the_gradient():
     """dC/dt = -(g_u u^T + u g_u^T) + (g_v v^T + v g_v^T) - (g_W W^T + W g_W^T) + (g_W^T W + W^T g_W) = 0."""
     u, v, W = random_net(seed=5)
     gu, gv, gW = ld.population_gradients(u, v, W, [0.3, 1.0], [1.0, 0.5], [2.0, 0.0])
-    Cdot = (-(np.outer(gu, u) + np.outer(u, gu)) + np.outer(gv, v) + np.outer(v, gv)
-            - (gW @ W.T + W @ gW.T) + gW.T @ W + W.T @ gW)
+    Cdot = (
+        -(np.outer(gu, u) + np.outer(u, gu))
+        + np.outer(gv, v)
+        + np.outer(v, gv)
+        - (gW @ W.T + W @ gW.T)
+        + gW.T @ W
+        + W.T @ gW
+    )
     assert np.abs(Cdot).max() < 1e-12 * max(1.0, np.abs(gW).max())
 
 
@@ -75,7 +81,9 @@ def test_gradients_equal_finite_differences(omega):
             plus[idx] += h
             minus[idx] -= h
             args = lambda a: (a, v, W) if arr is u else ((u, a, W) if arr is v else (u, v, a))  # noqa: E731
-            fd = (ld.population_loss(*args(plus), 0.3, 1.0, omega) - ld.population_loss(*args(minus), 0.3, 1.0, omega)) / (2 * h)
+            fd = (
+                ld.population_loss(*args(plus), 0.3, 1.0, omega) - ld.population_loss(*args(minus), 0.3, 1.0, omega)
+            ) / (2 * h)
             assert grad[idx] == pytest.approx(fd, rel=1e-6, abs=1e-9)
 
 
@@ -87,7 +95,7 @@ def test_conserved_matrix_under_small_step_descent():
     for lr in (2e-3, 1e-3):
         out = ld.gradient_descent(u, v, W, 0.5, lr=lr, steps=int(0.5 / lr), record_every=10**9)
         drift.append(np.abs(C(out["u"], out["v"], out["W"]) - C(u, v, W)).max())
-    assert np.log2(drift[0] / drift[1]) == pytest.approx(1.0, abs=0.15)   # O(lr) over a fixed time
+    assert np.log2(drift[0] / drift[1]) == pytest.approx(1.0, abs=0.15)  # O(lr) over a fixed time
 
 
 def test_aligned_loss_and_fixed_point_symbolically():
@@ -113,37 +121,51 @@ def test_gradient_descent_learns_the_outlier_and_matches_the_ode():
     assert ode["lambda"][-1] == pytest.approx(1 - c, abs=1e-6) and ode["p"][-1] == pytest.approx(1.0, abs=1e-6)
     t_half_gd = gd["time"][np.argmax(gd["loss"] < 0.5 * gd["loss"][0])]
     t_half_ode = ode["time"][np.argmax(ode["loss"] < 0.5 * ode["loss"][0])]
-    assert abs(t_half_gd - t_half_ode) < 1.5        # same escape time scale (finite sigma escapes a bit earlier)
+    assert abs(t_half_gd - t_half_ode) < 1.5  # same escape time scale (finite sigma escapes a bit earlier)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: ld.population_loss(np.ones(3), np.ones(2), np.zeros((3, 3)), 0.5), "need u, v of shape"),
-    (lambda: ld.population_loss(np.ones(2), np.ones(2), 1.5 * np.eye(2), 0.5), "unstable network"),
-    (lambda: ld.population_loss(np.ones(2), np.ones(2), np.zeros((2, 2)), -0.5), "c_star must be positive"),
-    (lambda: ld.population_loss(np.ones(2), np.ones(2), np.zeros((2, 2)), 0.5, omega=-1.0), "omega must be"),
-    (lambda: ld.gradient_descent(np.full(2, 0.1), np.full(2, 0.1), 0.9 * np.eye(2), 0.02, lr=0.1, steps=3),
-     "step 1 made W unstable"),
-    (lambda: reduced.outlier_ode(-1.0, 0.0, 0.5, 10.0), "need p0 > 0"),
-    (lambda: ld.population_loss(np.ones(2), np.ones(2), np.zeros((2, 2)), [0.5, 0.2], [1.0, 1.0, 1.0]),
-     "same number of modes"),
-    (lambda: ld.population_loss(np.ones(2), np.ones(2), np.zeros((2, 2)), 0.5, kappa=0.0), "kappa must be"),
-    (lambda: ld.init_network(10, 1.2, 0.1), "sigma must be in"),
-    (lambda: ld.init_network(1, 0.1, 0.1), "N must be an integer"),
-    (lambda: ld.gradient_descent(np.ones(2), np.ones(2), np.zeros((2, 2)), 0.5, lr=0.1, steps=1, train="x"),
-     "train must be"),
-    (lambda: ld.readout_flow(np.ones(2), np.zeros((2, 2)), 0.5, [-1.0]), "non-negative"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: ld.population_loss(np.ones(3), np.ones(2), np.zeros((3, 3)), 0.5), "need u, v of shape"),
+        (lambda: ld.population_loss(np.ones(2), np.ones(2), 1.5 * np.eye(2), 0.5), "unstable network"),
+        (lambda: ld.population_loss(np.ones(2), np.ones(2), np.zeros((2, 2)), -0.5), "c_star must be positive"),
+        (lambda: ld.population_loss(np.ones(2), np.ones(2), np.zeros((2, 2)), 0.5, omega=-1.0), "omega must be"),
+        (
+            lambda: ld.gradient_descent(np.full(2, 0.1), np.full(2, 0.1), 0.9 * np.eye(2), 0.02, lr=0.1, steps=3),
+            "step 1 made W unstable",
+        ),
+        (lambda: reduced.outlier_ode(-1.0, 0.0, 0.5, 10.0), "need p0 > 0"),
+        (
+            lambda: ld.population_loss(np.ones(2), np.ones(2), np.zeros((2, 2)), [0.5, 0.2], [1.0, 1.0, 1.0]),
+            "same number of modes",
+        ),
+        (lambda: ld.population_loss(np.ones(2), np.ones(2), np.zeros((2, 2)), 0.5, kappa=0.0), "kappa must be"),
+        (lambda: ld.init_network(10, 1.2, 0.1), "sigma must be in"),
+        (lambda: ld.init_network(1, 0.1, 0.1), "N must be an integer"),
+        (
+            lambda: ld.gradient_descent(np.ones(2), np.ones(2), np.zeros((2, 2)), 0.5, lr=0.1, steps=1, train="x"),
+            "train must be",
+        ),
+        (lambda: ld.readout_flow(np.ones(2), np.zeros((2, 2)), 0.5, [-1.0]), "non-negative"),
+    ],
+)
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
 
 
-
 def test_pair_formation_time():
     t = np.array([0.0, 1.0, 2.0, 3.0])
-    z = np.array([[0.05 + 0.04j, 0.05 - 0.04j, 0.3], [0.05 + 0.04j, 0.05 - 0.04j, 0.4],
-                  [0.05 + 0.04j, 0.5 + 0.2j, 0.5 - 0.2j], [0.1, 0.7 + 2j, 0.7 - 2j]])
-    assert ld.pair_formation_time(t, z) == 0.0                  # the complex bulk counts at radius 0
+    z = np.array(
+        [
+            [0.05 + 0.04j, 0.05 - 0.04j, 0.3],
+            [0.05 + 0.04j, 0.05 - 0.04j, 0.4],
+            [0.05 + 0.04j, 0.5 + 0.2j, 0.5 - 0.2j],
+            [0.1, 0.7 + 2j, 0.7 - 2j],
+        ]
+    )
+    assert ld.pair_formation_time(t, z) == 0.0  # the complex bulk counts at radius 0
     assert ld.pair_formation_time(t, z, radius=0.2) == 2.0
     with pytest.raises(ValueError, match="no conjugate pair"):
         ld.pair_formation_time(t, z.real)

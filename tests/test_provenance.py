@@ -31,8 +31,8 @@ def test_cached_records_the_compute_time_and_the_table_reads_it(tmp_path, monkey
     row = next(r for r in provenance.experiment_run_times() if r["experiment"] == "stable_means")
     assert row["book"].endswith(" s") and row["full"] == "not run here" and row["medium"] == provenance.NO_PRESET
     medium = next(r for r in provenance.experiment_run_times() if r["experiment"] == "window_pipeline")["medium"]
-    assert medium == "not run here"                                     # window_pipeline defines a medium preset
-    (tmp_path / "timings.json").write_text("{not json")                 # a corrupted table is not fatal
+    assert medium == "not run here"  # window_pipeline defines a medium preset
+    (tmp_path / "timings.json").write_text("{not json")  # a corrupted table is not fatal
     assert run_times() == {}
     cached("stable_means", config, lambda c: 42, force=True)
     assert len(json.loads((tmp_path / "timings.json").read_text())) == 1

@@ -35,12 +35,19 @@ def test_near_critical_network_is_still_resolved():
 def test_sampled_loss_mean_and_its_dt_limit():
     u, v, W = random_net(seed=1)
     gen = torch.Generator().manual_seed(0)
-    vals = np.array([float(sn.sampled_loss(u, v, W, 0.5, batch=256, steps=300, burn_in=200, dt=0.05,
-                                           generator=gen)) for _ in range(30)])
+    vals = np.array(
+        [
+            float(sn.sampled_loss(u, v, W, 0.5, batch=256, steps=300, burn_in=200, dt=0.05, generator=gen))
+            for _ in range(30)
+        ]
+    )
     expected = sn.expected_sampled_loss(u, v, W, 0.5, steps=300, burn_in=200, dt=0.05)
     assert abs(vals.mean() - expected) < 4 * vals.std(ddof=1) / np.sqrt(len(vals))
-    gaps = [sn.expected_sampled_loss(u, v, W, 0.5, steps=int(40 / dt), burn_in=int(30 / dt), dt=dt)
-            - ld.population_loss(u, v, W, 0.5) for dt in (0.1, 0.05, 0.025)]
+    gaps = [
+        sn.expected_sampled_loss(u, v, W, 0.5, steps=int(40 / dt), burn_in=int(30 / dt), dt=dt)
+        - ld.population_loss(u, v, W, 0.5)
+        for dt in (0.1, 0.05, 0.025)
+    ]
     assert gaps[0] / gaps[1] == pytest.approx(2, rel=0.05) and gaps[1] / gaps[2] == pytest.approx(2, rel=0.05)
 
 
@@ -48,21 +55,41 @@ def test_bptt_descent_tracks_population_descent():
     u0, v0, W0 = ld.init_network(8, 0.1, 0.3, seed=0)
     lr, steps = 0.05, 120
     pop = ld.gradient_descent(u0, v0, W0, 0.5, lr=lr, steps=steps, record_every=40)
-    sgd = sn.bptt_descent(u0, v0, W0, 0.5, lr=lr, steps=steps, batch=64, dt=0.05, trial=14.0, burn_in=8.0,
-                          record_every=40, seed=0)
+    sgd = sn.bptt_descent(
+        u0, v0, W0, 0.5, lr=lr, steps=steps, batch=64, dt=0.05, trial=14.0, burn_in=8.0, record_every=40, seed=0
+    )
     assert sgd["loss"][-1] < 0.2 * sgd["loss"][0]
     assert np.abs(sgd["loss"] - pop["loss"]).max() < 0.1 * pop["loss"][0]
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: sn.population_loss_torch(np.ones(2), np.ones(3), np.zeros((2, 2)), 0.5), "need u, v of shape"),
-    (lambda: sn.population_loss_torch(np.ones(2), np.ones(2), 1.2 * np.eye(2), 0.5), "unstable network"),
-    (lambda: sn.sampled_loss(np.ones(2), np.ones(2), np.zeros((2, 2)), 0.5, batch=2, steps=10, burn_in=10, dt=0.1,
-                             generator=torch.Generator()), "burn_in < steps"),
-    (lambda: sn.simulate(np.ones(2), np.ones(2), np.zeros((2, 2)), 0.5, batch=2, steps=10, dt=2.0,
-                         generator=torch.Generator()), "dt <= 0.5"),
-    (lambda: sn.bptt_descent(np.ones(2), np.ones(2), np.zeros((2, 2)), 0.5, lr=-1.0, steps=1), "lr > 0"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: sn.population_loss_torch(np.ones(2), np.ones(3), np.zeros((2, 2)), 0.5), "need u, v of shape"),
+        (lambda: sn.population_loss_torch(np.ones(2), np.ones(2), 1.2 * np.eye(2), 0.5), "unstable network"),
+        (
+            lambda: sn.sampled_loss(
+                np.ones(2),
+                np.ones(2),
+                np.zeros((2, 2)),
+                0.5,
+                batch=2,
+                steps=10,
+                burn_in=10,
+                dt=0.1,
+                generator=torch.Generator(),
+            ),
+            "burn_in < steps",
+        ),
+        (
+            lambda: sn.simulate(
+                np.ones(2), np.ones(2), np.zeros((2, 2)), 0.5, batch=2, steps=10, dt=2.0, generator=torch.Generator()
+            ),
+            "dt <= 0.5",
+        ),
+        (lambda: sn.bptt_descent(np.ones(2), np.ones(2), np.zeros((2, 2)), 0.5, lr=-1.0, steps=1), "lr > 0"),
+    ],
+)
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()

@@ -21,10 +21,10 @@ def test_sampler_matches_scipy_levy_stable(alpha):
 def test_sampler_gaussian_and_cauchy_limits():
     g = torch.Generator().manual_seed(3)
     x = stable.sample_sas(2.0, 400_000, scale=1.5, generator=g)
-    assert abs(float(x.var()) / (2 * 1.5**2) - 1) < 0.01          # alpha = 2: variance 2 scale^2
+    assert abs(float(x.var()) / (2 * 1.5**2) - 1) < 0.01  # alpha = 2: variance 2 scale^2
     c = stable.sample_sas(1.0, 400_000, scale=2.0, generator=g).numpy()
     q25, q75 = np.quantile(c, [0.25, 0.75])
-    assert abs(q25 + 2.0) < 0.03 and abs(q75 - 2.0) < 0.03       # Cauchy quartiles are -scale, +scale
+    assert abs(q25 + 2.0) < 0.03 and abs(q75 - 2.0) < 0.03  # Cauchy quartiles are -scale, +scale
 
 
 def test_sampler_is_deterministic_and_float32_works():
@@ -68,7 +68,7 @@ def test_shipped_mcculloch_table_equals_scipy():
 def test_mean_characteristic_function_symbolically():
     """phi(u / N)^N = exp(-(sigma N^(1/alpha - 1) |u|)^alpha): the mean is SaS with scale sigma N^(-1/kappa)."""
     u, sigma, N, alpha = sp.symbols("u sigma N alpha", positive=True)
-    phi = lambda v: sp.exp(-(sigma * v) ** alpha)  # noqa: E731
+    phi = lambda v: sp.exp(-((sigma * v) ** alpha))  # noqa: E731
     lhs = sp.expand_power_base(sp.powsimp(sp.expand_log(sp.log(phi(u / N) ** N), force=True)), force=True)
     rhs = sp.log(phi(sigma * N ** (1 / alpha - 1) * u / sigma))
     assert sp.simplify(sp.expand_power_base(lhs - sp.expand_log(rhs, force=True), force=True)) == 0
@@ -84,19 +84,22 @@ def test_mean_scale_by_monte_carlo():
     assert stable.concentration_exponent(1.5) == pytest.approx(3.0)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: stable.sample_sas(0.0, 10), r"alpha \(stability index\) must lie in \(0, 2\]"),
-    (lambda: stable.sample_sas(2.5, 10), r"must lie in \(0, 2\]"),
-    (lambda: stable.sample_sas(float("nan"), 10), "must lie in"),
-    (lambda: stable.sample_sas(1.5, 10, scale=0), "scale must be a positive"),
-    (lambda: stable.sample_sas(1.5, -3), "size must be"),
-    (lambda: stable.tail_index(np.ones(50), "ecf"), "needs at least 200 samples"),
-    (lambda: stable.tail_index(np.r_[np.zeros(300), np.nan], "mcculloch"), "NaN or inf"),
-    (lambda: stable.tail_index(np.r_[np.zeros(300), np.inf], "hill"), "NaN or inf"),
-    (lambda: stable.tail_index(np.zeros(300), "ecf"), "constant"),
-    (lambda: stable.tail_index(np.random.default_rng(0).normal(size=300), "moments"), "unknown method"),
-    (lambda: stable.concentration_exponent(1.0), r"must lie in \(1, 2\]"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: stable.sample_sas(0.0, 10), r"alpha \(stability index\) must lie in \(0, 2\]"),
+        (lambda: stable.sample_sas(2.5, 10), r"must lie in \(0, 2\]"),
+        (lambda: stable.sample_sas(float("nan"), 10), "must lie in"),
+        (lambda: stable.sample_sas(1.5, 10, scale=0), "scale must be a positive"),
+        (lambda: stable.sample_sas(1.5, -3), "size must be"),
+        (lambda: stable.tail_index(np.ones(50), "ecf"), "needs at least 200 samples"),
+        (lambda: stable.tail_index(np.r_[np.zeros(300), np.nan], "mcculloch"), "NaN or inf"),
+        (lambda: stable.tail_index(np.r_[np.zeros(300), np.inf], "hill"), "NaN or inf"),
+        (lambda: stable.tail_index(np.zeros(300), "ecf"), "constant"),
+        (lambda: stable.tail_index(np.random.default_rng(0).normal(size=300), "moments"), "unknown method"),
+        (lambda: stable.concentration_exponent(1.0), r"must lie in \(1, 2\]"),
+    ],
+)
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()

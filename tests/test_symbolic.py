@@ -1,6 +1,6 @@
 """symbolic: SymPy-derived Jacobians == cell.jacobian == autograd, and the book's matrix forms are exact."""
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ ALL = ("plain", "leaky", "scalar", "multi", "gru", "lstm")
 SIZES = {False: (2, 2), True: (3, 2)}  # (hidden, input); LayerNorm needs n >= 2, 3 avoids the degenerate n = 2
 
 
-@lru_cache(maxsize=None)
+@cache
 def model(kind, layer_norm):
     n, m = SIZES[layer_norm]
     return symbolic.cell_model(kind, n, m, layer_norm=layer_norm)
@@ -80,12 +80,15 @@ def test_structure_latex_names_the_terms():
     assert r"d_{t} w_{g}^{T}" in model("scalar", False).structure_latex()
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: symbolic.cell_model("nope"), "unknown cell kind"),
-    (lambda: symbolic.cell_model("gru", 0), "hidden_size must be a positive integer"),
-    (lambda: symbolic.cell_model("gru", 1, layer_norm=True), "layer_norm needs hidden_size >= 2"),
-    (lambda: symbolic.layernorm_jacobian(1), "n must be an integer >= 2"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: symbolic.cell_model("nope"), "unknown cell kind"),
+        (lambda: symbolic.cell_model("gru", 0), "hidden_size must be a positive integer"),
+        (lambda: symbolic.cell_model("gru", 1, layer_norm=True), "layer_norm needs hidden_size >= 2"),
+        (lambda: symbolic.layernorm_jacobian(1), "n must be an integer >= 2"),
+    ],
+)
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()

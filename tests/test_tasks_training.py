@@ -43,16 +43,18 @@ def test_delaysum_and_movingavg_targets():
 
 def test_training_lowers_the_loss_and_checkpoints():
     model = training.build_model("multi", "movingavg", 2, 16, seed=0)
-    saved, losses = training.train(model, "movingavg", steps=150, batch=32, T=20, optimizer="adam", lr=1e-2, seed=0,
-                                   checkpoints=(0, 150))
+    saved, losses = training.train(
+        model, "movingavg", steps=150, batch=32, T=20, optimizer="adam", lr=1e-2, seed=0, checkpoints=(0, 150)
+    )
     assert set(saved) == {0, 150} and np.mean(losses[-20:]) < 0.5 * np.mean(losses[:5])
 
 
 def test_fixed_batch_reuses_one_batch():
     model = training.build_model("scalar", "adding", 2, 8, seed=0)
-    _, fixed = training.train(model, "adding", steps=30, batch=16, T=10, optimizer="sgd", lr=0.0, seed=0,
-                              fixed_batch=True)
-    assert len(set(fixed)) == 1        # lr = 0 and the same batch: the same loss every step
+    _, fixed = training.train(
+        model, "adding", steps=30, batch=16, T=10, optimizer="sgd", lr=0.0, seed=0, fixed_batch=True
+    )
+    assert len(set(fixed)) == 1  # lr = 0 and the same batch: the same loss every step
 
 
 def test_code_conventions_differ_from_exact_ones():
@@ -61,10 +63,15 @@ def test_code_conventions_differ_from_exact_ones():
     J = transport.jacobians(cell, xs)
     assert (errata.code_jacobians(cell, xs) - J).abs().max() > 1e-6
     rev, fwd = errata.reversed_products_by_lag(J, 3), transport.transport_by_lag(J, 3)
-    assert torch.allclose(rev[3][:, 0], J[:, 0] @ J[:, 1] @ J[:, 2]) and torch.allclose(fwd[3][:, 0], J[:, 2] @ J[:, 1] @ J[:, 0])
+    assert torch.allclose(rev[3][:, 0], J[:, 0] @ J[:, 1] @ J[:, 2]) and torch.allclose(
+        fwd[3][:, 0], J[:, 2] @ J[:, 1] @ J[:, 0]
+    )
     P = torch.randn(50, 6, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     approx = errata.power_iteration_norm(P, 5, torch.Generator().manual_seed(4))
-    assert bool((approx <= transport.spectral_norm(P) + 1e-12).all()) and (approx - transport.spectral_norm(P)).abs().max() > 1e-3
+    assert (
+        bool((approx <= transport.spectral_norm(P) + 1e-12).all())
+        and (approx - transport.spectral_norm(P)).abs().max() > 1e-3
+    )
 
 
 def test_power_fit_recovers_a_known_exponent():
@@ -75,8 +82,17 @@ def test_power_fit_recovers_a_known_exponent():
 
 def test_lag_profiles_tiny_run(tmp_path, monkeypatch):
     monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
-    cfg = dataclasses.replace(lag_profiles.Config.book(), kinds=("leaky", "multi"), T=12, hidden=8, steps=4,
-                              checkpoints=(0, 4), max_lag=6, seeds=(1,), probe=3)
+    cfg = dataclasses.replace(
+        lag_profiles.Config.book(),
+        kinds=("leaky", "multi"),
+        T=12,
+        hidden=8,
+        steps=4,
+        checkpoints=(0, 4),
+        max_lag=6,
+        seeds=(1,),
+        probe=3,
+    )
     result = lag_profiles.run(cfg)
     assert result.profile["multi", "exact"].shape == (1, 2, 6)
     assert np.allclose(result.profile["multi", "exact"][..., 0], 1.0)
@@ -84,19 +100,33 @@ def test_lag_profiles_tiny_run(tmp_path, monkeypatch):
     assert {r["cell"] for r in rows} == {"leaky", "multi"} and all(np.isfinite(r["s_update"]) for r in rows)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: tasks.make_batch("nope", 2, 10, 2), "unknown task 'nope'"),
-    (lambda: tasks.make_batch("adding", 0, 10, 2), "batch must be an integer >= 1"),
-    (lambda: tasks.make_batch("copy", 2, 8, 6), "copy needs T >= 12"),
-    (lambda: tasks.make_batch("adding", 2, 10, 1), "needs input_size >= 2"),
-    (lambda: tasks.make_batch("delaysum", 2, 20, 2), "delaysum needs T >= 38"),
-    (lambda: training.train(training.build_model("leaky", "adding", 2, 4, 0), "adding", steps=2, batch=2, T=4,
-                            optimizer="lbfgs", lr=0.1, seed=0), "unknown optimizer"),
-    (lambda: training.masked_mse(torch.zeros(2, 3, 1), torch.zeros(2, 3, 2), torch.ones(2, 3)), "must match"),
-    (lambda: lag_profiles.Config(variants=("exact", "other")), "unknown variants"),
-    (lambda: lag_profiles.Config(max_lag=100), "max_lag must lie"),
-    (lambda: errata.power_iteration_norm(torch.zeros(2, 2), 0), "iters must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: tasks.make_batch("nope", 2, 10, 2), "unknown task 'nope'"),
+        (lambda: tasks.make_batch("adding", 0, 10, 2), "batch must be an integer >= 1"),
+        (lambda: tasks.make_batch("copy", 2, 8, 6), "copy needs T >= 12"),
+        (lambda: tasks.make_batch("adding", 2, 10, 1), "needs input_size >= 2"),
+        (lambda: tasks.make_batch("delaysum", 2, 20, 2), "delaysum needs T >= 38"),
+        (
+            lambda: training.train(
+                training.build_model("leaky", "adding", 2, 4, 0),
+                "adding",
+                steps=2,
+                batch=2,
+                T=4,
+                optimizer="lbfgs",
+                lr=0.1,
+                seed=0,
+            ),
+            "unknown optimizer",
+        ),
+        (lambda: training.masked_mse(torch.zeros(2, 3, 1), torch.zeros(2, 3, 2), torch.ones(2, 3)), "must match"),
+        (lambda: lag_profiles.Config(variants=("exact", "other")), "unknown variants"),
+        (lambda: lag_profiles.Config(max_lag=100), "max_lag must lie"),
+        (lambda: errata.power_iteration_norm(torch.zeros(2, 2), 0), "iters must be a positive integer"),
+    ],
+)
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()

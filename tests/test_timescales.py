@@ -14,7 +14,8 @@ from learnability.cells import make_cell
 def test_euler_timescale_matches_simulated_decay(alpha):
     """A leaky cell with W = 0 and zero input after a pulse forgets as (1 - alpha)^l: fit tau, compare."""
     assert abs(timescales.simulated_leaky_timescale(alpha) - timescales.euler_timescale(alpha)) < 1e-9 * max(
-        1.0, timescales.euler_timescale(alpha))
+        1.0, timescales.euler_timescale(alpha)
+    )
 
 
 def test_euler_timescale_series_is_one_over_alpha_minus_half():
@@ -45,16 +46,19 @@ def test_effective_time_is_cumulative_gate():
     assert torch.allclose(timescales.effective_time(g), torch.tensor([[0.1], [0.3], [1.0]]))
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: timescales.euler_timescale(0.0), r"alpha \(update gate\) must lie in \(0, 1\]"),
-    (lambda: timescales.euler_timescale(float("nan")), "must lie in"),
-    (lambda: timescales.retention_timescale(torch.tensor([1.0])), r"retentions must lie in \[0, 1\)"),
-    (lambda: timescales.effective_time(torch.tensor([0.5])), "must have a time axis"),
-    (lambda: timescales.effective_time(torch.tensor([[1.5]])), r"gate values must lie in \[0, 1\]"),
-    (lambda: timescales.fitted_timescale(torch.tensor([1.0, 2.0])), "does not decay"),
-    (lambda: timescales.fitted_timescale(torch.tensor([1.0, -2.0])), "positive values"),
-    (lambda: timescales.simulated_leaky_timescale(0.5, steps=1), "steps must be an integer >= 2"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: timescales.euler_timescale(0.0), r"alpha \(update gate\) must lie in \(0, 1\]"),
+        (lambda: timescales.euler_timescale(float("nan")), "must lie in"),
+        (lambda: timescales.retention_timescale(torch.tensor([1.0])), r"retentions must lie in \[0, 1\)"),
+        (lambda: timescales.effective_time(torch.tensor([0.5])), "must have a time axis"),
+        (lambda: timescales.effective_time(torch.tensor([[1.5]])), r"gate values must lie in \[0, 1\]"),
+        (lambda: timescales.fitted_timescale(torch.tensor([1.0, 2.0])), "does not decay"),
+        (lambda: timescales.fitted_timescale(torch.tensor([1.0, -2.0])), "positive values"),
+        (lambda: timescales.simulated_leaky_timescale(0.5, steps=1), "steps must be an integer >= 2"),
+    ],
+)
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()

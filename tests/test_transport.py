@@ -44,7 +44,7 @@ def test_batched_norms_equal_naive_loop_and_transport():
     J = transport.jacobians(cell, xs)
     threads = torch.get_num_threads()
     fast, slow = transport.transport_norms(J), transport.transport_norms_naive(J)
-    assert torch.get_num_threads() == threads                       # the streamed reduction restores torch's threads
+    assert torch.get_num_threads() == threads  # the streamed reduction restores torch's threads
     assert torch.allclose(fast, slow, equal_nan=True, atol=1e-12)
     assert torch.allclose(transport.transport_norms(J.float()), fast.float(), equal_nan=True, rtol=1e-5)
     phi = transport.transport(cell, xs, 6, 2)
@@ -80,8 +80,13 @@ def test_frechet_symbolic_noncommutative():
         for j in range(lag):
             prod = (A[j] + eps * B[j]) * prod
         first = sp.expand(prod).coeff(eps, 1)
-        claim = sum((sp.Mul(*[A[i] for i in range(lag - 1, m, -1)]) * B[m] * sp.Mul(*[A[i] for i in range(m - 1, -1, -1)])
-                     for m in range(lag)), sp.Integer(0))
+        claim = sum(
+            (
+                sp.Mul(*[A[i] for i in range(lag - 1, m, -1)]) * B[m] * sp.Mul(*[A[i] for i in range(m - 1, -1, -1)])
+                for m in range(lag)
+            ),
+            sp.Integer(0),
+        )
         assert sp.expand(first - claim) == 0
 
 
@@ -95,7 +100,9 @@ def test_frechet_numeric_against_finite_difference_and_bound():
     a = float(torch.linalg.matrix_norm(A, ord=2).max())
     b = float(torch.linalg.matrix_norm(B, ord=2).max())
     for eps in (1e-3, 1e-1, 1.0):
-        assert float(transport.expansion_error(A, B, eps).max()) <= transport.remainder_bound(a, b, eps, 6) * math.sqrt(4)
+        assert float(transport.expansion_error(A, B, eps).max()) <= transport.remainder_bound(a, b, eps, 6) * math.sqrt(
+            4
+        )
     errs = [float(transport.expansion_error(A, B, e).max()) for e in (1e-4, 1e-3)]
     assert math.log10(errs[1] / errs[0]) == pytest.approx(2.0, abs=0.01)
 
@@ -111,17 +118,20 @@ def test_jacobian_split_sums_to_jacobian(split, kind):
         assert torch.equal(A, torch.diag_embed(torch.diagonal(A, dim1=-2, dim2=-1)))
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda c, xs: transport.transport(c, xs, 2, 3), r"need 0 <= k <= t <= T"),
-    (lambda c, xs: transport.transport(c, xs, 7, 0), r"need 0 <= k <= t <= T = 6"),
-    (lambda c, xs: transport.transport_by_lag(torch.zeros(2, 3, 3), 1), r"shape \(B, T, d, d\)"),
-    (lambda c, xs: transport.transport_by_lag(torch.zeros(1, 3, 2, 2), 4), "max_lag must be"),
-    (lambda c, xs: transport.bptt_by_lag(c, xs, torch.zeros(2, 6, 5)), "deltas must have shape"),
-    (lambda c, xs: transport.frechet_first_order(torch.zeros(2, 3, 3), torch.zeros(3, 3, 3)), "same shape"),
-    (lambda c, xs: transport.remainder_bound(1.0, 1.0, 0.1, 0), "lag a positive integer"),
-    (lambda c, xs: transport.jacobian_split(c, xs, "other"), "split must be"),
-    (lambda c, xs: transport.jacobian_split(make_cell("gru", 3, 4), xs, "gate"), "gated family"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda c, xs: transport.transport(c, xs, 2, 3), r"need 0 <= k <= t <= T"),
+        (lambda c, xs: transport.transport(c, xs, 7, 0), r"need 0 <= k <= t <= T = 6"),
+        (lambda c, xs: transport.transport_by_lag(torch.zeros(2, 3, 3), 1), r"shape \(B, T, d, d\)"),
+        (lambda c, xs: transport.transport_by_lag(torch.zeros(1, 3, 2, 2), 4), "max_lag must be"),
+        (lambda c, xs: transport.bptt_by_lag(c, xs, torch.zeros(2, 6, 5)), "deltas must have shape"),
+        (lambda c, xs: transport.frechet_first_order(torch.zeros(2, 3, 3), torch.zeros(3, 3, 3)), "same shape"),
+        (lambda c, xs: transport.remainder_bound(1.0, 1.0, 0.1, 0), "lag a positive integer"),
+        (lambda c, xs: transport.jacobian_split(c, xs, "other"), "split must be"),
+        (lambda c, xs: transport.jacobian_split(make_cell("gru", 3, 4), xs, "gate"), "gated family"),
+    ],
+)
 def test_bad_arguments_raise(call, match):
     cell, xs = make_cell("multi", 3, 4), inputs().float()
     with pytest.raises(ValueError, match=match):
@@ -133,7 +143,9 @@ def test_lag_profile_of_a_constant_contraction_and_the_naive_subset():
     prof = transport.lag_profile(transport.iter_transport_by_lag(J, 6), 6)
     assert np.allclose(prof, 0.5 ** np.arange(6))
     some = transport.transport_norms_naive(J, 6, ends=[6, 9])
-    assert torch.isnan(some[:, 5]).all() and torch.allclose(some[:, 9, :7], 0.5 ** torch.arange(7.0, dtype=torch.float64))
+    assert torch.isnan(some[:, 5]).all() and torch.allclose(
+        some[:, 9, :7], 0.5 ** torch.arange(7.0, dtype=torch.float64)
+    )
     with pytest.raises(ValueError, match="need products for lags 0..max_lag"):
         transport.lag_profile(transport.iter_transport_by_lag(J, 2), 4)
 
@@ -146,7 +158,7 @@ def squared_norms(P):
 
 def reference_medians(J, max_lag, products=None):
     products = transport.iter_transport_by_lag(J, max_lag) if products is None else products
-    return np.array([float(torch.median(transport.spectral_norm(P))) for P in list(products)[1:max_lag + 1]])
+    return np.array([float(torch.median(transport.spectral_norm(P))) for P in list(products)[1 : max_lag + 1]])
 
 
 def rotations(count, n, seed):
@@ -192,22 +204,24 @@ def test_norm_bounds_enclose_the_exact_squared_norm(case):
 
 def test_norm_bounds_are_tight_when_one_singular_value_dominates():
     gen = torch.Generator().manual_seed(0)
-    P = (torch.randn(20, 16, 1, generator=gen) @ torch.randn(20, 1, 16, generator=gen)
-         + 0.05 * torch.randn(20, 16, 16, generator=gen)).numpy()
+    P = (
+        torch.randn(20, 16, 1, generator=gen) @ torch.randn(20, 1, 16, generator=gen)
+        + 0.05 * torch.randn(20, 16, 16, generator=gen)
+    ).numpy()
     lo, hi, u = transport.norm_bounds(P, np.ones((20, 16)), 1)
-    for _ in range(3):                                                # warm starts, as lag_medians chains them
+    for _ in range(3):  # warm starts, as lag_medians chains them
         lo, hi, u = transport.norm_bounds(P, u, 1)
     assert np.all(hi - lo <= 1e-9 * squared_norms(P))
-    lo, hi, _ = transport.norm_bounds(rotations(3, 5, 1).numpy(), np.ones((3, 5)), 4)    # all singular values 1:
-    assert np.all(lo <= 1) and np.allclose(hi, 4)                     # valid, but only tr G - rho: no gap, no use
-    lo, hi, v = transport.norm_bounds(np.diag([2.0, 0, 0])[None], np.array([[0.0, 1, 0]]), 1)   # start in the kernel
+    lo, hi, _ = transport.norm_bounds(rotations(3, 5, 1).numpy(), np.ones((3, 5)), 4)  # all singular values 1:
+    assert np.all(lo <= 1) and np.allclose(hi, 4)  # valid, but only tr G - rho: no gap, no use
+    lo, hi, v = transport.norm_bounds(np.diag([2.0, 0, 0])[None], np.array([[0.0, 1, 0]]), 1)  # start in the kernel
     assert lo[0] <= 4 <= hi[0] and np.all(v == 0)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(-5, 5), min_size=1, max_size=40), st.integers(0, 10**6))
 def test_median_bracket_keeps_the_values_that_decide_the_lower_median(ints, seed):
-    x = np.asarray(ints, dtype=float) / 4                              # many ties
+    x = np.asarray(ints, dtype=float) / 4  # many ties
     rng = np.random.default_rng(seed)
     width = rng.choice([0.0, 0.1, 1.0, np.inf], size=(2, x.size))
     lo, hi = x - width[0], x + width[1]
@@ -239,13 +253,13 @@ def count_exact(monkeypatch):
 
 @pytest.mark.parametrize("case", ["multi", "random", "rotations", "contraction"])
 def test_lag_medians_equal_the_medians_of_the_exact_norms(case, monkeypatch):
-    if case == "multi":                 # real transports: clustered tops at short lags, one dominant value later
+    if case == "multi":  # real transports: clustered tops at short lags, one dominant value later
         J = multi_gate_jacobians()
     elif case == "random":
-        J = torch.randn(4, 25, 8, 8, generator=torch.Generator().manual_seed(1)) / 8 ** 0.5
-    elif case == "rotations":           # every product 0.9^l times a rotation: all singular values tie
+        J = torch.randn(4, 25, 8, 8, generator=torch.Generator().manual_seed(1)) / 8**0.5
+    elif case == "rotations":  # every product 0.9^l times a rotation: all singular values tie
         J = 0.9 * rotations(4 * 25, 8, 2).reshape(4, 25, 8, 8)
-    else:                               # every product the same matrix 0.5^l I: all norms tie
+    else:  # every product the same matrix 0.5^l I: all norms tie
         J = 0.5 * torch.eye(3).expand(2, 12, 3, 3)
     T = J.shape[1]
     counts = count_exact(monkeypatch)
@@ -253,9 +267,9 @@ def test_lag_medians_equal_the_medians_of_the_exact_norms(case, monkeypatch):
     assert np.all(np.abs(got - expected) <= 1e-13 * expected)
     pairs = J.shape[0] * T * (T + 1) // 2
     if case == "multi":
-        assert counts[0] < pairs / 2                                   # the bracket excluded most matrices ...
+        assert counts[0] < pairs / 2  # the bracket excluded most matrices ...
     if case in ("rotations", "contraction"):
-        assert counts[0] == pairs                                      # ... and falls back to all of them here
+        assert counts[0] == pairs  # ... and falls back to all of them here
         assert np.allclose(got, {"rotations": 0.9, "contraction": 0.5}[case] ** np.arange(1, T + 1), rtol=1e-13)
 
 
@@ -269,23 +283,26 @@ def test_lag_medians_on_threads_on_other_dtypes_and_reversed_products():
         assert np.array_equal(transport.lag_medians(J, 12), one)
     finally:
         torch.set_num_threads(threads)
-    assert np.array_equal(transport.lag_medians(J.float(), 12), reference_medians(J.float(), 12))   # reference route
+    assert np.array_equal(transport.lag_medians(J.float(), 12), reference_medians(J.float(), 12))  # reference route
     assert np.array_equal(transport.lag_medians(J.clone().requires_grad_(), 12), one)
     # ||J_{k+1} ... J_{k+l}|| = ||J_{k+l}^T ... J_{k+1}^T||: the code's reversed products through transposes
     reversed_ = reference_medians(J, 12, errata.reversed_products_by_lag(J, 12))
     assert np.all(np.abs(transport.lag_medians(J.mT, 12) - reversed_) <= 1e-13 * reversed_)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: transport.lag_medians(torch.zeros(2, 3, 3), 1), r"shape \(B, T, d, d\)"),
-    (lambda: transport.lag_medians(torch.zeros(1, 3, 2, 2), 4), "max_lag must be"),
-    (lambda: transport.lag_medians(torch.full((1, 3, 2, 2), float("nan")), 2), "J must be finite"),
-    (lambda: transport.norm_bounds(np.zeros((2, 3, 3)), np.zeros((2, 4))), r"need P \(N, d, m\) and u \(N, d\)"),
-    (lambda: transport.norm_bounds(np.zeros((2, 3, 3)), np.zeros((2, 3)), 0), "steps must be a positive integer"),
-    (lambda: transport.median_bracket(np.zeros(3), np.zeros(4)), "one non-empty shape"),
-    (lambda: transport.median_bracket(np.zeros(0), np.zeros(0)), "one non-empty shape"),
-    (lambda: transport.median_bracket(np.array([0.0, np.nan]), np.ones(2)), "without NaN"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: transport.lag_medians(torch.zeros(2, 3, 3), 1), r"shape \(B, T, d, d\)"),
+        (lambda: transport.lag_medians(torch.zeros(1, 3, 2, 2), 4), "max_lag must be"),
+        (lambda: transport.lag_medians(torch.full((1, 3, 2, 2), float("nan")), 2), "J must be finite"),
+        (lambda: transport.norm_bounds(np.zeros((2, 3, 3)), np.zeros((2, 4))), r"need P \(N, d, m\) and u \(N, d\)"),
+        (lambda: transport.norm_bounds(np.zeros((2, 3, 3)), np.zeros((2, 3)), 0), "steps must be a positive integer"),
+        (lambda: transport.median_bracket(np.zeros(3), np.zeros(4)), "one non-empty shape"),
+        (lambda: transport.median_bracket(np.zeros(0), np.zeros(0)), "one non-empty shape"),
+        (lambda: transport.median_bracket(np.array([0.0, np.nan]), np.ones(2)), "without NaN"),
+    ],
+)
 def test_certified_median_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()

@@ -25,7 +25,7 @@ def test_closed_forms_equal_root_finding(alpha, N):
     C = 3.0
     cases = [
         (window.window_exponential(N, alpha, tau=15.0, C=C, **kw), lambda l: C * math.exp(-l / 15.0)),
-        (window.window_power(N, alpha, beta=0.8, C=C, **kw), lambda l: C * l ** -0.8),
+        (window.window_power(N, alpha, beta=0.8, C=C, **kw), lambda l: C * l**-0.8),
         (window.window_log(N, alpha, gamma=1.5, C=C, **kw), lambda l: C * math.log(l) ** -1.5),
     ]
     for closed, f in cases:
@@ -54,12 +54,13 @@ def test_elasticity_identity_numerically():
 
 
 def test_discrete_window_max_vs_contiguous():
-    f = np.array([1.0, 0.5, 0.1, 0.4, 0.01])           # a bump at lag 4
+    f = np.array([1.0, 0.5, 0.1, 0.4, 0.01])  # a bump at lag 4
     N = float(window.sample_complexity([0.4], 2.0, **KW)[0])
     assert window.learnability_window(f, N, 2.0, **KW) == 4
     assert window.learnability_window(f, N, 2.0, contiguous=True, **KW) == 2
-    assert window.learnability_window(lambda l: 0.9**l, 1e6, 2.0, max_lag=500, **KW) == \
-        math.floor(window.window_exponential(1e6, 2.0, tau=-1 / math.log(0.9), **KW))
+    assert window.learnability_window(lambda l: 0.9**l, 1e6, 2.0, max_lag=500, **KW) == math.floor(
+        window.window_exponential(1e6, 2.0, tau=-1 / math.log(0.9), **KW)
+    )
     assert window.learnability_window(f, 1.0 - 1e-12, 2.0, threshold=2.0, sigma=1.0, c=1.0) == 0
 
 
@@ -70,17 +71,20 @@ def test_window_grows_with_alpha_and_N():
     assert all(x < y for x, y in zip(hs, hs[1:]))
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: window.sample_complexity([0.5], 1.0, **KW), r"alpha must lie in \(1, 2\]"),
-    (lambda: window.sample_complexity([0.5], 2.5, **KW), r"alpha must lie in \(1, 2\]"),
-    (lambda: window.sample_complexity([0.0], 1.5, **KW), "finite and positive"),
-    (lambda: window.sample_complexity([0.5], 1.5, threshold=0.0, sigma=1.0, c=1.0), "threshold must be a positive"),
-    (lambda: window.learnability_window(lambda l: 0.5, 10.0, 1.5, **KW), "needs max_lag"),
-    (lambda: window.learnability_window(np.ones((2, 2)), 10.0, 1.5, **KW), "1-D array"),
-    (lambda: window.learnability_window([0.5], -1.0, 1.5, **KW), "N must be a positive"),
-    (lambda: window.window_exponential(10.0, 1.5, tau=-1.0, **KW), "tau must be a positive"),
-    (lambda: window.window_numeric(lambda l: math.exp(-l), 10.0, 1.5, lower=1.0, upper=1.5, **KW), "change sign"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: window.sample_complexity([0.5], 1.0, **KW), r"alpha must lie in \(1, 2\]"),
+        (lambda: window.sample_complexity([0.5], 2.5, **KW), r"alpha must lie in \(1, 2\]"),
+        (lambda: window.sample_complexity([0.0], 1.5, **KW), "finite and positive"),
+        (lambda: window.sample_complexity([0.5], 1.5, threshold=0.0, sigma=1.0, c=1.0), "threshold must be a positive"),
+        (lambda: window.learnability_window(lambda l: 0.5, 10.0, 1.5, **KW), "needs max_lag"),
+        (lambda: window.learnability_window(np.ones((2, 2)), 10.0, 1.5, **KW), "1-D array"),
+        (lambda: window.learnability_window([0.5], -1.0, 1.5, **KW), "N must be a positive"),
+        (lambda: window.window_exponential(10.0, 1.5, tau=-1.0, **KW), "tau must be a positive"),
+        (lambda: window.window_numeric(lambda l: math.exp(-l), 10.0, 1.5, lower=1.0, upper=1.5, **KW), "change sign"),
+    ],
+)
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()

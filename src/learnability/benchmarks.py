@@ -25,7 +25,7 @@ class Headline:
     baseline: str
     baseline_s: float
     target: float
-    kind: str                                  # "speed-up" (baseline / ours) or "overhead" (ours / baseline)
+    kind: str  # "speed-up" (baseline / ours) or "overhead" (ours / baseline)
     details: tuple[str, ...] = field(default=())
 
     @property
@@ -39,9 +39,14 @@ class Headline:
     def row(self) -> dict[str, object]:
         """One row of the appendix table."""
         sense = ">=" if self.kind == "speed-up" else "<="
-        return {"benchmark": self.name, "ours": f"{self.ours}: {_fmt(self.ours_s)}",
-                "baseline": f"{self.baseline}: {_fmt(self.baseline_s)}", "ratio": f"{self.ratio:.1f}",
-                "target": f"{self.kind} {sense} {self.target:g}", "met": "yes" if self.met else "no"}
+        return {
+            "benchmark": self.name,
+            "ours": f"{self.ours}: {_fmt(self.ours_s)}",
+            "baseline": f"{self.baseline}: {_fmt(self.baseline_s)}",
+            "ratio": f"{self.ratio:.1f}",
+            "target": f"{self.kind} {sense} {self.target:g}",
+            "met": "yes" if self.met else "no",
+        }
 
     def report(self) -> str:
         """The details, then the headline line ``<name> ratio=<r> target=<t>`` that bench scripts end with."""
@@ -66,8 +71,9 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: bool = True) -> 
     return statistics.median(times), out
 
 
-def transport(rounds: int = 5, B: int = 12, T: int = 80, n: int = 64, sample: tuple[int, ...] = (15, 50, 65)
-              ) -> Headline:
+def transport(
+    rounds: int = 5, B: int = 12, T: int = 80, n: int = 64, sample: tuple[int, ...] = (15, 50, 65)
+) -> Headline:
     """All-pairs spectral norms ||Phi(t, t-l)||_2 (multi-gate cell, float64) by batched lag products and
     :mod:`learnability.tridiagonal` vs the naive loop forming each (b, t, k) chain and its SVD norm one at a time. The
     naive loop runs on the end steps ``sample`` and is scaled to all of them by the exact work (chain lengths); the
@@ -83,8 +89,9 @@ def transport(rounds: int = 5, B: int = 12, T: int = 80, n: int = 64, sample: tu
 
     cell = make_cell("multi", 8, n, dtype=torch.float64, seed=0)
     xs = torch.randn(B, T, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    scale = sum(1 + lag for t in range(T + 1) for lag in range(t + 1)) / sum(1 + lag for t in sample
-                                                                             for lag in range(t + 1))
+    scale = sum(1 + lag for t in range(T + 1) for lag in range(t + 1)) / sum(
+        1 + lag for t in sample for lag in range(t + 1)
+    )
     pair_scale = (T + 1) * (T + 2) / 2 / sum(t + 1 for t in sample)
     fast_s, naive_s, prod_s, naive_prod_s, median_s = [], [], [], [], []
     with torch.no_grad():
@@ -96,10 +103,11 @@ def transport(rounds: int = 5, B: int = 12, T: int = 80, n: int = 64, sample: tu
             if not torch.allclose(slow[:, list(sample)], fast[:, list(sample)], equal_nan=True, atol=1e-8):
                 raise RuntimeError("batched and naive transport norms disagree")
             naive_s.append(elapsed * scale)
-            prod_s.append(median_time(lambda: sum(P.shape[1] for P in iter_transport_by_lag(J, T)), 1,
-                                      warmup=False)[0])
-            naive_prod_s.append(median_time(lambda: transport_norms_naive(J, ends=sample, norm=lambda P: P[0, 0]), 1,
-                                            warmup=False)[0] * scale)
+            prod_s.append(median_time(lambda: sum(P.shape[1] for P in iter_transport_by_lag(J, T)), 1, warmup=False)[0])
+            naive_prod_s.append(
+                median_time(lambda: transport_norms_naive(J, ends=sample, norm=lambda P: P[0, 0]), 1, warmup=False)[0]
+                * scale
+            )
             elapsed, medians = median_time(lambda: lag_medians(J, T), 1, warmup=False)
             of_all = np.array([float(torch.median(fast[:, lag:, lag])) for lag in range(1, T + 1)])
             if not np.allclose(medians, of_all, rtol=1e-12, atol=0):
@@ -107,19 +115,22 @@ def transport(rounds: int = 5, B: int = 12, T: int = 80, n: int = 64, sample: tu
             median_s.append(elapsed)
     ratios = [n_ / f for n_, f in zip(naive_s, fast_s)]
     ours, naive = statistics.median(fast_s), statistics.median(fast_s) * statistics.median(ratios)
-    details = (f"B = {B}, T = {T}, n = {n}: {B * (T + 1) * (T + 2) // 2} pairs; naive extrapolated from end steps "
-               f"{list(sample)} (scaled by work x{scale:.2f}; by pair count it would be x{pair_scale:.2f}); "
-               f"per-round ratios {', '.join(f'{r:.1f}' for r in ratios)} (medians: batched {_fmt(ours)}, naive "
-               f"{_fmt(statistics.median(naive_s))})",
-               f"products alone (iter_transport_by_lag, no norms): batched {_fmt(statistics.median(prod_s))}, naive "
-               f"{_fmt(statistics.median(naive_prod_s))}",
-               f"per-lag medians alone (lag_medians, exact where the bracket needs them): "
-               f"{_fmt(statistics.median(median_s))}, equal to the medians of all norms")
+    details = (
+        f"B = {B}, T = {T}, n = {n}: {B * (T + 1) * (T + 2) // 2} pairs; naive extrapolated from end steps "
+        f"{list(sample)} (scaled by work x{scale:.2f}; by pair count it would be x{pair_scale:.2f}); "
+        f"per-round ratios {', '.join(f'{r:.1f}' for r in ratios)} (medians: batched {_fmt(ours)}, naive "
+        f"{_fmt(statistics.median(naive_s))})",
+        f"products alone (iter_transport_by_lag, no norms): batched {_fmt(statistics.median(prod_s))}, naive "
+        f"{_fmt(statistics.median(naive_prod_s))}",
+        f"per-lag medians alone (lag_medians, exact where the bracket needs them): "
+        f"{_fmt(statistics.median(median_s))}, equal to the medians of all norms",
+    )
     return Headline("bench_transport", "batched", ours, "naive per-pair loop", naive, 10, "speed-up", details)
 
 
-def reduced(N: int = 100, lr: float = 0.0015, t_max: float = 15.0, sigma: float = 0.01, s0: float = 0.01,
-            c: float = 0.3) -> Headline:
+def reduced(
+    N: int = 100, lr: float = 0.0015, t_max: float = 15.0, sigma: float = 0.01, s0: float = 0.01, c: float = 0.3
+) -> Headline:
     """Full gradient descent on a linear RNN (exact population gradients) vs the 2-D outlier ODE (LSODA) for the same
     leaky-integrator trajectory, with their largest gaps in loss (% of L0) and outlier (% of 1 - c*, once the ODE's
     outlier has left the bulk). Target: >= 100x."""
@@ -128,20 +139,24 @@ def reduced(N: int = 100, lr: float = 0.0015, t_max: float = 15.0, sigma: float 
 
     u0, v0, W0 = init_network(N, sigma, s0, seed=0)
     steps = int(t_max / lr)
-    t_gd, gd = median_time(lambda: gradient_descent(u0, v0, W0, c, lr=lr, steps=steps, record_every=40), 1,
-                           warmup=False)
+    t_gd, gd = median_time(
+        lambda: gradient_descent(u0, v0, W0, c, lr=lr, steps=steps, record_every=40), 1, warmup=False
+    )
     p0 = initial_conditions(u0, v0)["p0"]
     t_ode, ode = median_time(lambda: outlier_ode(p0, 0.0, c, t_max, n_points=len(gd["time"])), 5)
     loss_gap = np.abs(gd["loss"] - ode["loss"]).max() / gd["loss"][0]
     outside = ode["lambda"] > sigma
     lam_gap = np.abs(gd["eigenvalues"].real.max(1) - ode["lambda"])[outside].max() / (1 - c)
-    details = (f"N = {N}, {steps} GD steps (lr {lr}); largest gap: loss {100 * loss_gap:.2f} % of L0, outlier "
-               f"{100 * lam_gap:.2f} % of 1 - c*",)
+    details = (
+        f"N = {N}, {steps} GD steps (lr {lr}); largest gap: loss {100 * loss_gap:.2f} % of L0, outlier "
+        f"{100 * lam_gap:.2f} % of 1 - c*",
+    )
     return Headline("bench_reduced", "outlier ODE", t_ode, f"full GD, N = {N}", t_gd, 100, "speed-up", details)
 
 
-def _training_step(forward: Callable[[torch.Tensor], torch.Tensor], params: list, xs: torch.Tensor
-                   ) -> Callable[[], None]:
+def _training_step(
+    forward: Callable[[torch.Tensor], torch.Tensor], params: list, xs: torch.Tensor
+) -> Callable[[], None]:
     """One SGD training step on the mean square of ``forward(xs)``."""
     opt = torch.optim.SGD(params, lr=1e-3)
 
@@ -193,20 +208,33 @@ def cells(rounds: int = 9, B: int = 32, T: int = 100, m: int = 4, n: int = 64, l
     xs = torch.randn(B, T, m, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
     lstm = make_cell("lstm", m, n, seed=0)
     stepwise = median_time(_training_step(lstm.unroll, list(lstm.parameters()), xs), 3)[0]
-    with warnings.catch_warnings():                          # a notice about Intel GPUs when the flag is toggled
+    with warnings.catch_warnings():  # a notice about Intel GPUs when the flag is toggled
         warnings.simplefilter("ignore", UserWarning)
-        with torch.backends.mkldnn.flags(enabled=False):    # torch.nn.LSTM without its fused oneDNN kernel
+        with torch.backends.mkldnn.flags(enabled=False):  # torch.nn.LSTM without its fused oneDNN kernel
             ref = nn.LSTM(m, n, batch_first=True, dtype=torch.float32)
             plain_lstm = median_time(_training_step(lambda x: ref(x)[0], list(ref.parameters()), xs), 3)[0]
-    details = tuple(f"{k}: ours {_fmt(o)}, torch.nn {_fmt(r)} per training step (B = {B}, T = {T}, n = {n}; median "
-                    f"ratio over {rounds} alternating rounds {q:.2f})" for k, (o, r, q) in rows.items())
-    details += (f"at batch {large_batch}: ratio gru {large['gru']:.2f}, lstm {large['lstm']:.2f}",
-                f"our LSTM unrolled step by step under autograd: {_fmt(stepwise)}; torch.nn.LSTM with oneDNN "
-                f"disabled: {_fmt(plain_lstm)}")
+    details = tuple(
+        f"{k}: ours {_fmt(o)}, torch.nn {_fmt(r)} per training step (B = {B}, T = {T}, n = {n}; median "
+        f"ratio over {rounds} alternating rounds {q:.2f})"
+        for k, (o, r, q) in rows.items()
+    )
+    details += (
+        f"at batch {large_batch}: ratio gru {large['gru']:.2f}, lstm {large['lstm']:.2f}",
+        f"our LSTM unrolled step by step under autograd: {_fmt(stepwise)}; torch.nn.LSTM with oneDNN "
+        f"disabled: {_fmt(plain_lstm)}",
+    )
     worst = max(rows, key=lambda k: rows[k][2])
     ours_s, _, ratio = rows[worst]
-    return Headline("bench_cells", f"our {worst.upper()}", ours_s, f"torch.nn.{worst.upper()}", ours_s / ratio, 2,
-                    "overhead", details)
+    return Headline(
+        "bench_cells",
+        f"our {worst.upper()}",
+        ours_s,
+        f"torch.nn.{worst.upper()}",
+        ours_s / ratio,
+        2,
+        "overhead",
+        details,
+    )
 
 
 def sampler(size: int = 1_000_000, alpha: float = 1.5, repeats: int = 7) -> Headline:
@@ -223,10 +251,13 @@ def sampler(size: int = 1_000_000, alpha: float = 1.5, repeats: int = 7) -> Head
     t32 = median_time(lambda: sample_sas(alpha, size, generator=gen, dtype=torch.float32), repeats)[0]
     x = sample_sas(alpha, 100_000, generator=gen)
     t_ecf = median_time(lambda: tail_index(x, "ecf"), repeats)[0]
-    details = (f"{size} samples, alpha = {alpha}: float64 {_fmt(t64)} (ratio {t_scipy / t64:.1f}); "
-               f"tail_index ecf on 1e5 samples {_fmt(t_ecf)} (target < 50 ms)",)
-    return Headline("bench_sampler", "sample_sas float32", t32, "scipy levy_stable.rvs", t_scipy, 5, "speed-up",
-                    details)
+    details = (
+        f"{size} samples, alpha = {alpha}: float64 {_fmt(t64)} (ratio {t_scipy / t64:.1f}); "
+        f"tail_index ecf on 1e5 samples {_fmt(t_ecf)} (target < 50 ms)",
+    )
+    return Headline(
+        "bench_sampler", "sample_sas float32", t32, "scipy levy_stable.rvs", t_scipy, 5, "speed-up", details
+    )
 
 
 def envelope(repeats: int = 5, B: int = 32, T: int = 256, m: int = 4, n: int = 64, n_lags: int = 64) -> Headline:
@@ -253,9 +284,11 @@ def envelope(repeats: int = 5, B: int = 32, T: int = 256, m: int = 4, n: int = 6
     long = make_cell("multi", m, 8, seed=0, gate_init=0.05)
     long_xs = torch.randn(2, 4096, m, generator=torch.Generator().manual_seed(1), dtype=torch.float32)
     f_long = cell_envelope(long, long_xs, [1, 1024, 4095])
-    details = (f"B = {B}, T = {T}, n = {n}, {len(lags)} lags: envelope {_fmt(t_env)}, forward+backward {_fmt(t_fb)}",
-               f"T = 4096: f(1), f(1024), f(4095) = {', '.join(f'{float(v):.3g}' for v in f_long)} "
-               f"(finite: {bool(torch.isfinite(f_long).all() and torch.isfinite(f).all())})")
+    details = (
+        f"B = {B}, T = {T}, n = {n}, {len(lags)} lags: envelope {_fmt(t_env)}, forward+backward {_fmt(t_fb)}",
+        f"T = 4096: f(1), f(1024), f(4095) = {', '.join(f'{float(v):.3g}' for v in f_long)} "
+        f"(finite: {bool(torch.isfinite(f_long).all() and torch.isfinite(f).all())})",
+    )
     return Headline("bench_envelope", "envelope", t_env, "forward+backward", t_fb, 3, "overhead", details)
 
 
@@ -277,12 +310,28 @@ def peer_pipeline_config():
 
     from .experiments import window_pipeline as wp
 
-    return replace(wp.Config(), T=256, D=16, H=64, task_lags=(16, 32, 64, 128), coefficients=(0.6, 0.5, 0.4, 0.3),
-                   n_train=512, n_diag=512, architectures=("ConstGate", "SharedGate", "DiagGate"), epochs=10,
-                   batch=128, seeds=(1,),
-                   lag_grid=tuple(int(v) for v in np.unique(np.linspace(4, 128, 32).astype(int))),
-                   sweep_optimizers=(), sweep_lrs=(), retrain_N=(), retrain_architectures=(), stages=(), diag_batch=32,
-                   n_jobs=2)
+    return replace(
+        wp.Config(),
+        T=256,
+        D=16,
+        H=64,
+        task_lags=(16, 32, 64, 128),
+        coefficients=(0.6, 0.5, 0.4, 0.3),
+        n_train=512,
+        n_diag=512,
+        architectures=("ConstGate", "SharedGate", "DiagGate"),
+        epochs=10,
+        batch=128,
+        seeds=(1,),
+        lag_grid=tuple(int(v) for v in np.unique(np.linspace(4, 128, 32).astype(int))),
+        sweep_optimizers=(),
+        sweep_lrs=(),
+        retrain_N=(),
+        retrain_architectures=(),
+        stages=(),
+        diag_batch=32,
+        n_jobs=2,
+    )
 
 
 def peer_pipeline() -> dict[str, dict[str, float]]:
@@ -300,8 +349,10 @@ def peer_pipeline() -> dict[str, dict[str, float]]:
     for architecture in result.config.architectures:
         run = main_run(result, architecture)
         est = estimates(run, 5.0)
-        out[architecture] = {"H_N": float(horizons(run, [result.config.n_diag], 5.0, est=est)[0]),
-                             "alpha": float(np.median(est["alpha"]))}
+        out[architecture] = {
+            "H_N": float(horizons(run, [result.config.n_diag], 5.0, est=est)[0]),
+            "alpha": float(np.median(est["alpha"])),
+        }
     return out
 
 
@@ -313,8 +364,19 @@ def peer_s1_config():
 
     from .experiments import lag_profiles as lp
 
-    return replace(lp.Config(), kinds=("multi",), T=80, hidden=64, inputs=4, steps=200, checkpoints=(0, 100, 200),
-                   probe=12, max_lag=79, seeds=(1,), variants=("exact",))
+    return replace(
+        lp.Config(),
+        kinds=("multi",),
+        T=80,
+        hidden=64,
+        inputs=4,
+        steps=200,
+        checkpoints=(0, 100, 200),
+        probe=12,
+        max_lag=79,
+        seeds=(1,),
+        variants=("exact",),
+    )
 
 
 def peer_s1() -> dict[str, float]:

@@ -17,24 +17,36 @@ from pathlib import Path
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _WARNING = re.compile(r"^(?:(?P<where>.+?): )?(?P<level>WARNING|ERROR|CRITICAL|SEVERE): (?P<text>.*)$", re.M)
 _EXECUTING = re.compile(r"^(?P<path>.+?): Executing notebook", re.M)
-_CELL = re.compile(r"An error occurred while executing the following cell:\n-{18}\n(?P<source>.*?)\n-{18}\n"
-                   r"(?P<trace>.*?)(?=\n\s*\nThe above exception|\Z)", re.S)
+_CELL = re.compile(
+    r"An error occurred while executing the following cell:\n-{18}\n(?P<source>.*?)\n-{18}\n"
+    r"(?P<trace>.*?)(?=\n\s*\nThe above exception|\Z)",
+    re.S,
+)
 _CELL_FRAME = re.compile(r"^Cell In\[(?P<count>\d+)\], line (?P<line>\d+)", re.M)
-_FATAL = re.compile(r"^(?:Exception occurred:\n(?:[ \t].*\n)*|(?:Extension|Sphinx|Configuration|Theme) error"
-                    r"(?: \(.*\))?:\n)(?P<text>\S.*)$", re.M)
+_FATAL = re.compile(
+    r"^(?:Exception occurred:\n(?:[ \t].*\n)*|(?:Extension|Sphinx|Configuration|Theme) error"
+    r"(?: \(.*\))?:\n)(?P<text>\S.*)$",
+    re.M,
+)
 # Warnings about a reference whose target lives in a page the build did not include (a one-page build: the other
 # chapters, and references.md with the bibliography), as Sphinx, sphinx-proof and sphinxcontrib-bibtex word them
-_UNRESOLVED = tuple(re.compile(pattern) for pattern in (
-    r'^could not find bibtex key "(?P<target>[^"]+)"$',
-    r"^undefined label: '(?P<target>[^']+)'$",
-    r"^equation not found: (?P<target>\S+)$",
-    r"^label '(?P<target>[^']+)' not found\.$",
-    r"^prf:ref reference target not found: (?P<target>\S+)$",
-    r"^unknown document: '(?P<target>[^']+)'$",
-))
+_UNRESOLVED = tuple(
+    re.compile(pattern)
+    for pattern in (
+        r'^could not find bibtex key "(?P<target>[^"]+)"$',
+        r"^undefined label: '(?P<target>[^']+)'$",
+        r"^equation not found: (?P<target>\S+)$",
+        r"^label '(?P<target>[^']+)' not found\.$",
+        r"^prf:ref reference target not found: (?P<target>\S+)$",
+        r"^unknown document: '(?P<target>[^']+)'$",
+    )
+)
 # Targets a chapter defines: (label)= before a heading or figure, :label:/:name: options, $$ ... $$ (label)
-_TARGET = re.compile(r"^\((?P<paren>[^()\s]+)\)=\s*$|^\s*:(?:label|name):\s*(?P<option>\S+)\s*$"
-                     r"|^.*\$\$\s*\((?P<equation>[^()\s]+)\)\s*$", re.M)
+_TARGET = re.compile(
+    r"^\((?P<paren>[^()\s]+)\)=\s*$|^\s*:(?:label|name):\s*(?P<option>\S+)\s*$"
+    r"|^.*\$\$\s*\((?P<equation>[^()\s]+)\)\s*$",
+    re.M,
+)
 _BIB_KEY = re.compile(r"^@\w+\s*\{\s*(?P<key>[^,\s]+)\s*,", re.M)
 
 
@@ -64,8 +76,11 @@ def code_cells(markdown: str) -> list[tuple[int, str]]:
         notebook = read_myst_markdown_notebook(markdown, add_source_map=True)
     except MystMetadataParsingError as err:
         raise ValueError(f"not a readable MyST notebook: {err}") from None
-    return [(line, cell.source) for cell, line in zip(notebook.cells, notebook.metadata["source_map"])
-            if cell.cell_type == "code"]
+    return [
+        (line, cell.source)
+        for cell, line in zip(notebook.cells, notebook.metadata["source_map"])
+        if cell.cell_type == "code"
+    ]
 
 
 def _cell_problem(match: re.Match, path: str | None, sources: Mapping[str, str]) -> Problem:
@@ -106,8 +121,9 @@ def problems(log: str, sources: Mapping[str, str]) -> list[Problem]:
     return [problem for _, problem in sorted(found, key=lambda item: item[0])]
 
 
-def defined_targets(chapters: Collection[str], bibtex: Collection[str] = (), documents: Collection[str] = ()
-                    ) -> set[str]:
+def defined_targets(
+    chapters: Collection[str], bibtex: Collection[str] = (), documents: Collection[str] = ()
+) -> set[str]:
     """The reference targets defined in ``chapters`` (MyST Markdown texts: labels, names, equation labels), the
     keys of the BibTeX texts ``bibtex`` and the document names ``documents``."""
     targets = set(documents)
@@ -143,8 +159,9 @@ def summary(found: Sequence[Problem], root: Path | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the problems of a build log (``make book`` calls this when the build failed); 1 when there are any."""
-    parser = argparse.ArgumentParser(prog="python -m learnability.build_log",
-                                     description="Summarise what failed in a Jupyter Book build log.")
+    parser = argparse.ArgumentParser(
+        prog="python -m learnability.build_log", description="Summarise what failed in a Jupyter Book build log."
+    )
     parser.add_argument("log", type=Path, help="the build's log, e.g. _build/build.log")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the book's repository root (default: here)")
     args = parser.parse_args(argv)

@@ -47,7 +47,6 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-
 State = Tensor | tuple[Tensor, Tensor]
 
 _REGISTRY: dict[str, type[Cell]] = {}
@@ -70,8 +69,10 @@ def register(kind: str, *, replace: bool = False) -> Callable[[type[Cell]], type
         if kind in ALIASES or (kind in _REGISTRY and is_builtin(kind)):
             raise ValueError(f"cell kind {kind!r} is built in; pick another name")
         if kind in _REGISTRY and not replace:
-            raise ValueError(f"cell kind {kind!r} is already registered; pick another name, or register({kind!r}, "
-                             "replace=True) to replace it")
+            raise ValueError(
+                f"cell kind {kind!r} is already registered; pick another name, or register({kind!r}, "
+                "replace=True) to replace it"
+            )
         cls.kind = kind
         _REGISTRY[kind] = cls
         return cls
@@ -103,11 +104,14 @@ def missing_features(kind: str) -> dict[str, str]:
     cls = _REGISTRY[resolve_kind(kind)]
     out = {}
     if cls.retention is Cell.retention:
-        out["retention"] = (f"cell kind {kind!r} defines no retention(x_t, state), the zeroth-order diagonal of its "
-                            "Jacobian")
+        out["retention"] = (
+            f"cell kind {kind!r} defines no retention(x_t, state), the zeroth-order diagonal of its Jacobian"
+        )
     if not callable(getattr(cls, "jacobian_terms", None)):
-        out["jacobian_terms"] = (f"cell kind {kind!r} defines no jacobian_terms(x_t, h, code_compat), the retention "
-                                 "/ candidate / gate split of eq-jac-gated")
+        out["jacobian_terms"] = (
+            f"cell kind {kind!r} defines no jacobian_terms(x_t, h, code_compat), the retention "
+            "/ candidate / gate split of eq-jac-gated"
+        )
     return out
 
 
@@ -127,11 +131,15 @@ def make_cell(kind: str, input_size: int, hidden_size: int, **options) -> Cell:
     except TypeError as err:  # unexpected keyword: say which options exist
         raise ValueError(f"bad options for cell kind {kind!r}: {err}") from None
     if cell.gate_init is not None and not cell._gate_bias_made:
-        raise ValueError(f"bad options for cell kind {kind!r}: gate_init={cell.gate_init} was given, but the cell "
-                         "makes no gate bias (Cell.gate_bias_parameter) to carry it")
+        raise ValueError(
+            f"bad options for cell kind {kind!r}: gate_init={cell.gate_init} was given, but the cell "
+            "makes no gate bias (Cell.gate_bias_parameter) to carry it"
+        )
     if cell.layer_norm and not _uses_layer_norm(cell):
-        raise ValueError(f"bad options for cell kind {kind!r}: layer_norm=True, but its step does not apply the "
-                         "LayerNorm (call self.candidate(z) on the candidate's pre-activation, or refuse layer_norm)")
+        raise ValueError(
+            f"bad options for cell kind {kind!r}: layer_norm=True, but its step does not apply the "
+            "LayerNorm (call self.candidate(z) on the candidate's pre-activation, or refuse layer_norm)"
+        )
     return cell
 
 
@@ -191,10 +199,19 @@ class Cell(nn.Module):
 
     kind: ClassVar[str] = "cell"
     state_parts: ClassVar[int] = 1
-    gate_weights: ClassVar[tuple[str, ...]] = ()    # names of the (update or retention) gate's weights
+    gate_weights: ClassVar[tuple[str, ...]] = ()  # names of the (update or retention) gate's weights
 
-    def __init__(self, input_size: int, hidden_size: int, *, layer_norm: bool = False, bias: bool = True,
-                 gate_init: float | None = None, dtype: torch.dtype = torch.float32, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        layer_norm: bool = False,
+        bias: bool = True,
+        gate_init: float | None = None,
+        dtype: torch.dtype = torch.float32,
+        seed: int | None = None,
+    ) -> None:
         super().__init__()
         self.input_size = _check_size("input_size", input_size)
         self.hidden_size = _check_size("hidden_size", hidden_size)
@@ -318,8 +335,10 @@ class Cell(nn.Module):
             raise ValueError(f"the state of a {self.kind!r} cell must be {want}")
         for p in parts:
             if p.shape != (x_t.shape[0], self.hidden_size):
-                raise ValueError(f"state tensors must have shape (batch, hidden_size) = "
-                                 f"({x_t.shape[0]}, {self.hidden_size}); got {tuple(p.shape)}")
+                raise ValueError(
+                    f"state tensors must have shape (batch, hidden_size) = "
+                    f"({x_t.shape[0]}, {self.hidden_size}); got {tuple(p.shape)}"
+                )
 
     # ----- the interface ------------------------------------------------------------------------------
     def step(self, x_t: Tensor, state: State) -> State:
@@ -334,7 +353,8 @@ class Cell(nn.Module):
         return self.step(x_t, state)
 
     def jacobian(self, x_t: Tensor, state: State) -> Tensor:
-        """Exact d state_t / d state_{t-1}, (B, d, d), for flat states. Default: autograd (:meth:`jacobian_autograd`)."""
+        """Exact d state_t / d state_{t-1}, (B, d, d), for flat states. Default: autograd
+        (:meth:`jacobian_autograd`)."""
         return self.jacobian_autograd(x_t, state)
 
     def jacobian_diagonal(self, x_t: Tensor, state: State) -> Tensor:
@@ -384,8 +404,10 @@ class Cell(nn.Module):
         return flat_states[..., : self.hidden_size]
 
     def extra_repr(self) -> str:
-        return (f"kind={self.kind!r}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
-                f"layer_norm={self.layer_norm}, bias={self.use_bias}")
+        return (
+            f"kind={self.kind!r}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"layer_norm={self.layer_norm}, bias={self.use_bias}"
+        )
 
 
 class _GatedFamily(Cell):
@@ -436,8 +458,9 @@ class _GatedFamily(Cell):
         phi, cache = self._candidate_cache(self.affine(self.W, self.U, self.b, h, x_t))
         g = self.gate(x_t, h).expand(h.shape)
         diag_W = torch.diagonal(self.W).expand(h.shape)
-        return 1 - g + g * self._dcandidate_diagonal(cache, diag_W, lambda v: v @ self.W) + self._gate_diagonal(
-            g, phi - h)
+        return (
+            1 - g + g * self._dcandidate_diagonal(cache, diag_W, lambda v: v @ self.W) + self._gate_diagonal(g, phi - h)
+        )
 
     def jacobian_terms(self, x_t: Tensor, h: Tensor, *, code_compat: bool = False) -> dict[str, Tensor]:
         """The three terms of eq-jac-gated, each (B, n, n): ``retention`` diag(1-g), ``candidate`` diag(g) D L W,
@@ -556,12 +579,21 @@ class GRUCell(Cell):
     def __init__(self, input_size: int, hidden_size: int, **options) -> None:
         super().__init__(input_size, hidden_size, **options)
         n, m = self.hidden_size, self.input_size
-        self.W_z, self.U_z, self.b_z = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
-                                        self.gate_bias_parameter(n))
-        self.W_r, self.U_r, self.b_r = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
-                                        self.bias_parameter(n))
-        self.W_h, self.U_h, self.b_h = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
-                                        self.bias_parameter(n))
+        self.W_z, self.U_z, self.b_z = (
+            self.uniform_parameter(n, n),
+            self.uniform_parameter(n, m),
+            self.gate_bias_parameter(n),
+        )
+        self.W_r, self.U_r, self.b_r = (
+            self.uniform_parameter(n, n),
+            self.uniform_parameter(n, m),
+            self.bias_parameter(n),
+        )
+        self.W_h, self.U_h, self.b_h = (
+            self.uniform_parameter(n, n),
+            self.uniform_parameter(n, m),
+            self.bias_parameter(n),
+        )
 
     def _gates(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(z, r, the candidate's pre-activation W_h (r h) + U_h x + b_h)."""
@@ -610,8 +642,12 @@ class GRUCell(Cell):
             uW = u @ self.W_h
             return uW * r + (uW * v) @ self.W_r
 
-        return 1 - z + (cand - h) * z * (1 - z) * torch.diagonal(self.W_z) + z * self._dcandidate_diagonal(
-            cache, diag_M, project)
+        return (
+            1
+            - z
+            + (cand - h) * z * (1 - z) * torch.diagonal(self.W_z)
+            + z * self._dcandidate_diagonal(cache, diag_M, project)
+        )
 
 
 @register("lstm")
@@ -629,14 +665,23 @@ class LSTMCell(Cell):
     def __init__(self, input_size: int, hidden_size: int, **options) -> None:
         super().__init__(input_size, hidden_size, **options)
         n, m = self.hidden_size, self.input_size
-        self.W_i, self.U_i, self.b_i = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
-                                        self.bias_parameter(n))
+        self.W_i, self.U_i, self.b_i = (
+            self.uniform_parameter(n, n),
+            self.uniform_parameter(n, m),
+            self.bias_parameter(n),
+        )
         self.W_f, self.U_f = self.uniform_parameter(n, n), self.uniform_parameter(n, m)
         self.b_f = self.gate_bias_parameter(n, retention=True)
-        self.W_o, self.U_o, self.b_o = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
-                                        self.bias_parameter(n))
-        self.W_c, self.U_c, self.b_c = (self.uniform_parameter(n, n), self.uniform_parameter(n, m),
-                                        self.bias_parameter(n))
+        self.W_o, self.U_o, self.b_o = (
+            self.uniform_parameter(n, n),
+            self.uniform_parameter(n, m),
+            self.bias_parameter(n),
+        )
+        self.W_c, self.U_c, self.b_c = (
+            self.uniform_parameter(n, n),
+            self.uniform_parameter(n, m),
+            self.bias_parameter(n),
+        )
 
     def _gates(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(i, f, o, the candidate's pre-activation W_c h + U_c x + b_c)."""
@@ -671,8 +716,11 @@ class LSTMCell(Cell):
         i, f, o, cand, cache, c_new = self._parts(x_t, h, c)
         tc = torch.tanh(c_new)
         dtc = 1 - tc**2
-        dc_dh = ((c * f * (1 - f)).unsqueeze(-1) * self.W_f + (cand * i * (1 - i)).unsqueeze(-1) * self.W_i
-                 + i.unsqueeze(-1) * self._dcandidate(cache, self.W_c))
+        dc_dh = (
+            (c * f * (1 - f)).unsqueeze(-1) * self.W_f
+            + (cand * i * (1 - i)).unsqueeze(-1) * self.W_i
+            + i.unsqueeze(-1) * self._dcandidate(cache, self.W_c)
+        )
         dh_dh = (tc * o * (1 - o)).unsqueeze(-1) * self.W_o + (o * dtc).unsqueeze(-1) * dc_dh
         top = torch.cat([dh_dh, torch.diag_embed(o * dtc * f)], dim=-1)
         bottom = torch.cat([dc_dh, torch.diag_embed(f)], dim=-1)
@@ -687,10 +735,12 @@ class LSTMCell(Cell):
         tc = torch.tanh(c_new)
         dtc = 1 - tc**2
         diag_Wc = torch.diagonal(self.W_c).expand(h.shape)
-        ch = (c * f * (1 - f) * torch.diagonal(self.W_f) + cand * i * (1 - i) * torch.diagonal(self.W_i)
-              + i * self._dcandidate_diagonal(cache, diag_Wc, lambda v: v @ self.W_c))
-        return {"hh": tc * o * (1 - o) * torch.diagonal(self.W_o) + o * dtc * ch, "hc": o * dtc * f, "ch": ch,
-                "cc": f}
+        ch = (
+            c * f * (1 - f) * torch.diagonal(self.W_f)
+            + cand * i * (1 - i) * torch.diagonal(self.W_i)
+            + i * self._dcandidate_diagonal(cache, diag_Wc, lambda v: v @ self.W_c)
+        )
+        return {"hh": tc * o * (1 - o) * torch.diagonal(self.W_o) + o * dtc * ch, "hc": o * dtc * f, "ch": ch, "cc": f}
 
     def jacobian_diagonal(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> Tensor:
         """diag(J) = [diag(dh'/dh), f] from :meth:`block_diagonals`."""

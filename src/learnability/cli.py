@@ -44,7 +44,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from .experiments import EXPERIMENTS
     from .provenance import NO_PRESET, SCALES, experiment_run_times
 
-    print("experiments (learnability run NAME [--scale book|full] (window_pipeline also medium)); run times last measured on this machine:")
+    print(
+        "experiments (learnability run NAME [--scale book|full] (window_pipeline also medium)); "
+        "run times last measured on this machine:"
+    )
     for row in experiment_run_times():
         description = EXPERIMENTS[row["experiment"]][1]
         times = ", ".join(f"{scale}: {row[scale]}" for scale in SCALES if row[scale] != NO_PRESET)
@@ -58,8 +61,10 @@ def _with_option(config, field: str, value, flag: str, name: str):
     if value is None:
         return config
     if field not in {f.name for f in dataclasses.fields(config)}:
-        raise SystemExit(f"learnability: experiment {name!r} has no {flag} option (it runs on the CPU in one "
-                         f"process); experiments with one: see `learnability run --help`")
+        raise SystemExit(
+            f"learnability: experiment {name!r} has no {flag} option (it runs on the CPU in one "
+            f"process); experiments with one: see `learnability run --help`"
+        )
     return dataclasses.replace(config, **{field: value})
 
 
@@ -112,8 +117,10 @@ def _with_settings(config, settings: list[str] | None, name: str):
         if not sep or not field:
             raise SystemExit(f"learnability: --set takes FIELD=VALUE, e.g. --set T=128; got {setting!r}")
         if field not in fields:
-            raise SystemExit(f"learnability: experiment {name!r} has no field {field!r}; its fields: "
-                             f"{', '.join(fields)} (see --show-config)")
+            raise SystemExit(
+                f"learnability: experiment {name!r} has no field {field!r}; its fields: "
+                f"{', '.join(fields)} (see --show-config)"
+            )
         changes[field] = _parse_value(text.strip(), fields[field])
     try:
         return dataclasses.replace(config, **changes) if changes else config
@@ -122,7 +129,8 @@ def _with_settings(config, settings: list[str] | None, name: str):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    """Run (or load from the cache) one experiment at book, medium or full scale; optionally copy the result to --out."""
+    """Run (or load from the cache) one experiment at book, medium or full scale; optionally copy the result to
+    --out."""
     import time
 
     from .experiments import load
@@ -133,8 +141,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise SystemExit(f"learnability: {err}") from None
     if not hasattr(module.Config, args.scale):
-        raise SystemExit(f"learnability: experiment {args.name!r} has no {args.scale} scale; it has book and full "
-                         "(medium: window_pipeline only)")
+        raise SystemExit(
+            f"learnability: experiment {args.name!r} has no {args.scale} scale; it has book and full "
+            "(medium: window_pipeline only)"
+        )
     config = _with_seeds(getattr(module.Config, args.scale)(), args.seeds, args.name)
     if args.device == "cuda":
         import torch
@@ -156,7 +166,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"{args.name} ({args.scale} scale): {time.perf_counter() - start:.1f} s; result cached at {path}")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        target = args.out / f"{args.name}-{args.scale}-{key[:12]}.pkl"    # the cache key: one file per config
+        target = args.out / f"{args.name}-{args.scale}-{key[:12]}.pkl"  # the cache key: one file per config
         shutil.copyfile(path, target)
         print(f"copied to {target} (a pickled Result; load it with pickle.load)")
     return 0
@@ -176,9 +186,18 @@ def _cmd_jacobians(args: argparse.Namespace) -> int:
     registered, skipped = registered_jacobian_checks(layer_norm=args.layer_norm, seed=args.seed)
     if registered:
         print("\nregistered cells:\n")
-        print(markdown([{"kind": r["kind"], "autograd_vs_fd": f"{r['fd']:.1e}",
-                         "cell_vs_autograd": "skipped" if r["analytic"] is None else f"{r['analytic']:.1e}"}
-                        for r in registered]))
+        print(
+            markdown(
+                [
+                    {
+                        "kind": r["kind"],
+                        "autograd_vs_fd": f"{r['fd']:.1e}",
+                        "cell_vs_autograd": "skipped" if r["analytic"] is None else f"{r['analytic']:.1e}",
+                    }
+                    for r in registered
+                ]
+            )
+        )
         ok = ok and all(r["fd"] < TOL and (r["analytic"] is None or r["analytic"] < TOL) for r in registered)
     for kind, reason in skipped.items():
         print(f"skipped {kind}: {reason}")
@@ -188,8 +207,9 @@ def _cmd_jacobians(args: argparse.Namespace) -> int:
 def _run_logged(cmd: list[str], cwd: Path) -> tuple[int, str]:
     """Run ``cmd`` in ``cwd``, its output (stdout and stderr) shown as it comes; its exit status and that output."""
     print(" ".join(cmd), flush=True)
-    with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          errors="replace") as process:
+    with subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    ) as process:
         lines = []
         for line in process.stdout:
             sys.stdout.write(line)
@@ -206,13 +226,17 @@ def _judge_build(code: int, log: str, sources: dict[str, str], root: Path, elsew
     found = problems(log, sources)
     left = [problem for problem in found if not excusable(problem, elsewhere)]
     if len(found) > len(left):
-        print(f"learnability: excused {len(found) - len(left)} warning(s) about references into chapters this build "
-              "left out (`make book` resolves them)")
+        print(
+            f"learnability: excused {len(found) - len(left)} warning(s) about references into chapters this build "
+            "left out (`make book` resolves them)"
+        )
     if code == 0 and not left:
         return 0
-    print("\nlearnability: the chapter failed, as `make book` (-W: warnings are errors) would fail on it\n"
-          + (summary(left, root) if left else f"jupyter-book exited with status {code}; see its log above"),
-          file=sys.stderr)
+    print(
+        "\nlearnability: the chapter failed, as `make book` (-W: warnings are errors) would fail on it\n"
+        + (summary(left, root) if left else f"jupyter-book exited with status {code}; see its log above"),
+        file=sys.stderr,
+    )
     return code or 1
 
 
@@ -246,14 +270,20 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((root / "_config.yml").read_text())
     bibfiles = [root / p for p in config.get("bibtex_bibfiles", [])]
-    config["bibtex_bibfiles"] = [str(p) for p in bibfiles]   # paths from the root
+    config["bibtex_bibfiles"] = [str(p) for p in bibfiles]  # paths from the root
     (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    print(("no built book in _build (run `make book` once to rerun chapters into it); " if not built else "")
-          + "building this chapter alone (references to other chapters stay unresolved):")
-    code, log = _run_logged([jb, "build", str(source), "--path-output", str(out), "--config",
-                             str(out / "_config.yml"), "--all", "-n"], root)
-    elsewhere = defined_targets([text for path, text in sources.items() if path != str(source)],
-                                [p.read_text() for p in bibfiles], [n for n in names if n != args.name])
+    print(
+        ("no built book in _build (run `make book` once to rerun chapters into it); " if not built else "")
+        + "building this chapter alone (references to other chapters stay unresolved):"
+    )
+    code, log = _run_logged(
+        [jb, "build", str(source), "--path-output", str(out), "--config", str(out / "_config.yml"), "--all", "-n"], root
+    )
+    elsewhere = defined_targets(
+        [text for path, text in sources.items() if path != str(source)],
+        [p.read_text() for p in bibfiles],
+        [n for n in names if n != args.name],
+    )
     return _judge_build(code, log, sources, root, elsewhere)
 
 
@@ -270,25 +300,41 @@ def _positive_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="learnability", description="Rerun and check the gated-learnability book.")
     parser.add_argument("--version", action="version", version=f"learnability {__version__}")
-    parser.add_argument("--cells", action="append", type=Path, metavar="FILE.py",
-                        help="import this Python file (which registers cells with learnability.cells.register) "
-                             "before the command, so its cell kinds can be named; repeatable")
+    parser.add_argument(
+        "--cells",
+        action="append",
+        type=Path,
+        metavar="FILE.py",
+        help="import this Python file (which registers cells with learnability.cells.register) "
+        "before the command, so its cell kinds can be named; repeatable",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list the chapters and experiments")
     p.set_defaults(func=_cmd_list)
     p = sub.add_parser("run", help="run one experiment (cached by config and package source)")
     p.add_argument("name", help="experiment name, as `learnability list` prints it")
-    p.add_argument("--scale", choices=("book", "medium", "full"), default="book",
-                   help="book (CPU, minutes), medium (window_pipeline only: what its chapters execute) or full "
-                        "(paper size)")
+    p.add_argument(
+        "--scale",
+        choices=("book", "medium", "full"),
+        default="book",
+        help="book (CPU, minutes), medium (window_pipeline only: what its chapters execute) or full (paper size)",
+    )
     p.add_argument("--force", action="store_true", help="recompute even if a cached result exists")
     p.add_argument("--seeds", help="comma-separated seeds replacing the preset's, e.g. 0,1,2")
     p.add_argument("--out", type=Path, help="also copy the result (a pickle) into this folder")
     p.add_argument("--device", choices=("cpu", "cuda"), help="where torch runs (experiments with a device option)")
-    p.add_argument("--n-jobs", type=_positive_int, help="parallel workers for sweeps over seeds/architectures "
-                   "(joblib; experiments with an n_jobs option)")
-    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override one field of the preset, e.g. "
-                   "--set T=128 --set 'architectures=(\"ConstGate\",)' (repeatable; fields: --show-config)")
+    p.add_argument(
+        "--n-jobs",
+        type=_positive_int,
+        help="parallel workers for sweeps over seeds/architectures (joblib; experiments with an n_jobs option)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="override one field of the preset, e.g. "
+        "--set T=128 --set 'architectures=(\"ConstGate\",)' (repeatable; fields: --show-config)",
+    )
     p.add_argument("--show-config", action="store_true", help="print the configuration that would run, and exit")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("jacobians", help="check every cell's Jacobian: SymPy vs analytic vs autograd")
@@ -297,8 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_jacobians)
     p = sub.add_parser("chapter", help="re-execute one chapter into the built book (or alone, into _build/chapters)")
     p.add_argument("name", help="chapter file name without .md, as `learnability list` prints it")
-    p.add_argument("--alone", action="store_true", help="build the chapter as a page of its own in "
-                   "_build/chapters/NAME, even when a built book exists")
+    p.add_argument(
+        "--alone",
+        action="store_true",
+        help="build the chapter as a page of its own in _build/chapters/NAME, even when a built book exists",
+    )
     p.set_defaults(func=_cmd_chapter)
     return parser
 

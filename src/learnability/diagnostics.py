@@ -31,23 +31,28 @@ def matched_samples(mu_lag: Tensor, delta: Tensor, v: Tensor, lag: int, per_sequ
     otherwise all B (T - l) pairs (b, t)."""
     B, T, n = delta.shape
     if v.shape != delta.shape or not 1 <= lag < T or mu_lag.shape != (B, T - lag + 1, n):
-        raise ValueError(f"need delta, v (B, T, n), 1 <= lag < T and mu_lag (B, T - lag + 1, n); got "
-                         f"{tuple(delta.shape)}, {tuple(v.shape)}, lag {lag}, {tuple(mu_lag.shape)}")
-    psi = (mu_lag[:, 1:] * delta[:, lag:] * v[:, : T - lag]).sum(-1)          # t = lag+1..T
+        raise ValueError(
+            f"need delta, v (B, T, n), 1 <= lag < T and mu_lag (B, T - lag + 1, n); got "
+            f"{tuple(delta.shape)}, {tuple(v.shape)}, lag {lag}, {tuple(mu_lag.shape)}"
+        )
+    psi = (mu_lag[:, 1:] * delta[:, lag:] * v[:, : T - lag]).sum(-1)  # t = lag+1..T
     return psi.mean(1) if per_sequence else psi.reshape(-1)
 
 
-def matched_statistic(mu: Tensor, delta: Tensor, v: Tensor, lags: Sequence[int], per_sequence: bool = True
-                      ) -> list[Tensor]:
+def matched_statistic(
+    mu: Tensor, delta: Tensor, v: Tensor, lags: Sequence[int], per_sequence: bool = True
+) -> list[Tensor]:
     """:func:`matched_samples` for every lag, from mu (B, T, L, n) in the layout of
     ``effective_lr.effective_learning_rates`` (mu[:, t-1, i] is the window of lags[i] ending at t)."""
     if mu.dim() != 4 or delta.shape != v.shape or delta.shape != (mu.shape[0], mu.shape[1], mu.shape[3]):
-        raise ValueError(f"need mu (B, T, L, n) and delta, v (B, T, n); got {tuple(mu.shape)}, "
-                         f"{tuple(delta.shape)}, {tuple(v.shape)}")
+        raise ValueError(
+            f"need mu (B, T, L, n) and delta, v (B, T, n); got {tuple(mu.shape)}, "
+            f"{tuple(delta.shape)}, {tuple(v.shape)}"
+        )
     T = mu.shape[1]
     if len(lags) != mu.shape[2] or any(not 1 <= lag < T for lag in lags):
         raise ValueError(f"lags must be {mu.shape[2]} integers in [1, T - 1 = {T - 1}]; got {list(lags)}")
-    return [matched_samples(mu[:, lag - 1:, i], delta, v, lag, per_sequence) for i, lag in enumerate(lags)]
+    return [matched_samples(mu[:, lag - 1 :, i], delta, v, lag, per_sequence) for i, lag in enumerate(lags)]
 
 
 def _as_array(s: Tensor | np.ndarray) -> np.ndarray:
@@ -109,11 +114,17 @@ def trimmed_location(x, trim: float = 0.2) -> tuple[float, float]:
         raise ValueError(f"need at least 3 samples left after trimming; got n = {n}, trim = {trim}")
     winsorized = np.clip(x, x[g], x[n - g - 1])
     se = np.sqrt((n - 1) * winsorized.var(ddof=1) / (h * (h - 1)))
-    return float(x[g:n - g].mean()), float(se)
+    return float(x[g : n - g].mean()), float(se)
 
 
-def sample_size_estimates(samples: Sequence[Tensor | np.ndarray], threshold: float = 5.0, *, level: float = 0.01,
-                          trim: float = 0.2, method: str = "ecf") -> dict[str, np.ndarray]:
+def sample_size_estimates(
+    samples: Sequence[Tensor | np.ndarray],
+    threshold: float = 5.0,
+    *,
+    level: float = 0.01,
+    trim: float = 0.2,
+    method: str = "ecf",
+) -> dict[str, np.ndarray]:
     """The calibrated N_hat(l) (eq-sample-size-calibrated) from per-lag i.i.d. samples X = m(l) + sigma(l) xi,
     xi ~ SaS(alpha, 1) (``samples``: one 1-D array per lag):
 
@@ -149,8 +160,17 @@ def sample_size_estimates(samples: Sequence[Tensor | np.ndarray], threshold: flo
     if alpha > 1:
         with np.errstate(over="ignore"):
             N[detected] = (threshold * sigma[detected] / np.abs(m[detected])) ** kappa
-    return {"N": N, "alpha": np.full(L, alpha), "kappa": np.full(L, kappa), "sigma": sigma, "m": m, "se": se,
-            "z": z, "detected": detected, "z_crit": z_crit}
+    return {
+        "N": N,
+        "alpha": np.full(L, alpha),
+        "kappa": np.full(L, kappa),
+        "sigma": sigma,
+        "m": m,
+        "se": se,
+        "z": z,
+        "detected": detected,
+        "z_crit": z_crit,
+    }
 
 
 def signal_law_fit(f, m, se, level: float = 0.95, gammas: Sequence[float] | None = None) -> dict[str, float]:
@@ -188,12 +208,19 @@ def signal_law_fit(f, m, se, level: float = 0.95, gammas: Sequence[float] | None
     inside = grid[values - values[best] <= 0.5 * chi2.ppf(level, 1)]
     c = float(np.exp(profile[best].x))
     misfit = float(np.sum(((y - c * np.exp(grid[best] * log_f)) / s) ** 2) / max(y.size - 2, 1))
-    return {"gamma": float(grid[best]), "gamma_low": float(inside.min()), "gamma_high": float(inside.max()),
-            "c": c, "misfit": misfit, "lags_used": int(keep.sum())}
+    return {
+        "gamma": float(grid[best]),
+        "gamma_low": float(inside.min()),
+        "gamma_high": float(inside.max()),
+        "c": c,
+        "misfit": misfit,
+        "lags_used": int(keep.sum()),
+    }
 
 
-def authors_sample_size(samples: Sequence[Tensor | np.ndarray], threshold: float = 5.0, method: str = "ecf"
-                        ) -> dict[str, np.ndarray]:
+def authors_sample_size(
+    samples: Sequence[Tensor | np.ndarray], threshold: float = 5.0, method: str = "ecf"
+) -> dict[str, np.ndarray]:
     """The authors' estimator (their ``compute_snr``), kept for the comparison of book/p2_calibration.md: per lag
     alpha_hat, sigma_hat and m_hat = |mean| (:func:`lag_statistics`) and N_hat = (threshold sigma_hat /
     m_hat)^kappa_hat (:func:`required_samples`) at every lag, with no test of whether m_hat differs from zero."""
@@ -216,9 +243,16 @@ def detection_threshold(alpha: float, false_alarm: float) -> float:
     return float(levy_stable.isf(false_alarm / 2, alpha, 0.0))
 
 
-def empirical_sample_size(samples: Sequence[Tensor | np.ndarray], N_grid: Sequence[int], *,
-                          false_alarm: float = 0.05, power: float = 0.5, reps: int = 400, max_fraction: float = 0.125,
-                          seed: int = 0) -> np.ndarray:
+def empirical_sample_size(
+    samples: Sequence[Tensor | np.ndarray],
+    N_grid: Sequence[int],
+    *,
+    false_alarm: float = 0.05,
+    power: float = 0.5,
+    reps: int = 400,
+    max_fraction: float = 0.125,
+    seed: int = 0,
+) -> np.ndarray:
     """N_emp(l), measured by subsampling, without any stable-law theory (eq-sample-size-empirical).
 
     For each lag (n samples) and each N of ``N_grid`` with N <= ``max_fraction`` n: ``reps`` random subsets of N
@@ -244,7 +278,7 @@ def empirical_sample_size(samples: Sequence[Tensor | np.ndarray], N_grid: Sequen
         if sizes.size == 0:
             continue
         subsets = rng.permuted(np.broadcast_to(x, (reps, x.size)), axis=1)[:, : sizes[-1]]
-        means = np.cumsum(subsets, axis=1)[:, sizes - 1] / sizes            # (reps, len(sizes))
+        means = np.cumsum(subsets, axis=1)[:, sizes - 1] / sizes  # (reps, len(sizes))
         t = np.quantile(np.abs(means - x.mean()), 1 - false_alarm, axis=0)
         rate = (np.abs(means) > t).mean(0)
         hit = np.flatnonzero(rate >= power)
@@ -290,8 +324,14 @@ def fit_regimes(lags: Sequence[int], f) -> dict:
     n, ones = x.size, np.ones_like(x)
     aic = lambda rss, p: n * np.log(max(rss, 1e-300) / n) + 2 * p  # noqa: E731
     coef, rss = _ls(np.stack([ones, -x], 1), y)
-    fits = {"exponential": {"C": float(np.exp(coef[0])), "tau": float(1 / coef[1]) if coef[1] else np.inf,
-                            "rss": rss, "aic": aic(rss, 2)}}
+    fits = {
+        "exponential": {
+            "C": float(np.exp(coef[0])),
+            "tau": float(1 / coef[1]) if coef[1] else np.inf,
+            "rss": rss,
+            "aic": aic(rss, 2),
+        }
+    }
     coef, rss = _ls(np.stack([ones, -np.log(x)], 1), y)
     fits["power law"] = {"C": float(np.exp(coef[0])), "beta": float(coef[1]), "rss": rss, "aic": aic(rss, 2)}
     best = None
@@ -330,13 +370,17 @@ def envelope_agreement(lags: Sequence[int], f_approx, f_exact) -> dict[str, floa
     if keep.sum() < 3:
         raise ValueError("need at least 3 lags where both envelopes are positive")
     la, le, ll = np.log(a[keep]), np.log(e[keep]), np.log(lags[keep])
-    return {"spearman": float(spearmanr(a, e)[0]), "log_pearson": float(np.corrcoef(la, le)[0, 1]),
-            "slope_ratio": float(np.polyfit(ll, la, 1)[0] / np.polyfit(ll, le, 1)[0])}
+    return {
+        "spearman": float(spearmanr(a, e)[0]),
+        "log_pearson": float(np.corrcoef(la, le)[0, 1]),
+        "slope_ratio": float(np.polyfit(ll, la, 1)[0] / np.polyfit(ll, le, 1)[0]),
+    }
 
 
 def noise_floor(f, N_req, alpha, N: float) -> np.ndarray:
     """The envelope level a lag needs to be detectable from N samples (eq-noise-floor): since
-    N_hat(l) = (const / f(l))^kappa, the threshold on f at sample size N is eps_th(l; N) = f(l) (N_hat(l) / N)^{1/kappa};
+    N_hat(l) = (const / f(l))^kappa, the threshold on f at sample size N is
+    eps_th(l; N) = f(l) (N_hat(l) / N)^{1/kappa};
     lags with f above it are detectable. NaN where N_hat is infinite or alpha_hat <= 1."""
     f, N_req, alpha = (np.asarray(v, dtype=float) for v in (f, N_req, alpha))
     if N <= 0:

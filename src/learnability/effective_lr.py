@@ -36,8 +36,7 @@ ROWS = 4096
 :func:`lstm_code_diagonals`: bounds their temporaries (some fifteen (rows, n) tensors) whatever the batch."""
 
 
-def _step_inputs(cell: Cell, xs: Tensor, state=None, states: Tensor | None = None
-                 ) -> Iterator[tuple[Tensor, object]]:
+def _step_inputs(cell: Cell, xs: Tensor, state=None, states: Tensor | None = None) -> Iterator[tuple[Tensor, object]]:
     """Chunks of at most ``ROWS`` (sequence, step) pairs as batch rows, sequence-major: x (rows, m) and the states the
     steps start from (one pass, or ``states`` = ``cell.states(xs, state)`` when the caller has it; a step's
     Jacobian depends only on its input and incoming state)."""
@@ -45,11 +44,12 @@ def _step_inputs(cell: Cell, xs: Tensor, state=None, states: Tensor | None = Non
     B, T, m = xs.shape
     x, flat = xs.reshape(B * T, m), flat.reshape(B * T, -1)
     for start in range(0, B * T, ROWS):
-        yield x[start:start + ROWS], cell.unflatten_state(flat[start:start + ROWS])
+        yield x[start : start + ROWS], cell.unflatten_state(flat[start : start + ROWS])
 
 
-def trajectory_diagonals(cell: Cell, xs: Tensor, state=None, states: Tensor | None = None, *,
-                         split: bool = True) -> tuple[Tensor, Tensor]:
+def trajectory_diagonals(
+    cell: Cell, xs: Tensor, state=None, states: Tensor | None = None, *, split: bool = True
+) -> tuple[Tensor, Tensor]:
     """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory, from
     ``cell.jacobian_diagonal`` of the (sequence, step) pairs in chunks of ``ROWS`` (eq-jac-diagonal: O(B T n^2)
     work and O(B T n) memory for the built-in cells, no Jacobian formed); ``states`` as in :func:`_step_inputs`.
@@ -58,14 +58,15 @@ def trajectory_diagonals(cell: Cell, xs: Tensor, state=None, states: Tensor | No
     B, n = xs.shape[0], cell.hidden_size
     parts = []
     for x, s in _step_inputs(cell, xs, state, states):
-        diag = cell.jacobian_diagonal(x, s)[..., -n:]                          # cell-state coordinates of an LSTM
+        diag = cell.jacobian_diagonal(x, s)[..., -n:]  # cell-state coordinates of an LSTM
         parts.append((diag, cell.retention(x, s) if split else diag))
     diag, r = (torch.cat(p).reshape(B, -1, n) for p in zip(*parts))
     return r, diag - r
 
 
-def lstm_code_diagonals(cell: Cell, xs: Tensor, state=None, states: Tensor | None = None
-                        ) -> tuple[Tensor, Tensor, Tensor]:
+def lstm_code_diagonals(
+    cell: Cell, xs: Tensor, state=None, states: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """The ingredients of the LSTM rates of the authors' code (eq-lstm-code-rates), each (B, T, n): the forget gate
     f_j (the retention), the h-mediated correction r_j = [dc_j/dh_{j-1}]_qq e_{j-1}, and the window-end factor
     e_j = dh_j/dc_j = o_j (1 - tanh^2 c_j), the within-step derivative of h_j = o_j tanh(c_j) (e_0 = 0: the initial
@@ -77,7 +78,7 @@ def lstm_code_diagonals(cell: Cell, xs: Tensor, state=None, states: Tensor | Non
         raise ValueError(f"lstm_code_diagonals needs an LSTM cell; got {getattr(cell, 'kind', type(cell).__name__)!r}")
     parts = [cell.block_diagonals(x, s) for x, s in _step_inputs(cell, xs, state, states)]
     blocks = {k: torch.cat([p[k] for p in parts]).reshape(xs.shape[0], -1, cell.hidden_size) for k in parts[0]}
-    f, dc_dh, e = blocks["cc"], blocks["ch"], blocks["hc"] / blocks["cc"]              # o dtanh(c) f / f
+    f, dc_dh, e = blocks["cc"], blocks["ch"], blocks["hc"] / blocks["cc"]  # o dtanh(c) f / f
     e_prev = torch.cat([torch.zeros_like(e[:, :1]), e[:, :-1]], 1)
     return f, dc_dh * e_prev, e
 
@@ -87,7 +88,7 @@ def lstm_code_windows(f: Tensor, r: Tensor, e: Tensor, lags) -> Iterator[tuple[i
     mu_{t,l} = e_t prod_j f_j (1 + sum_j r_j / f_j) over the window j = t - l + 1..t, from
     :func:`lstm_code_diagonals`."""
     for i, lag, value in windows(f, r, lags, order=1)[1]:
-        yield i, lag, value * e[:, lag - 1:].double()
+        yield i, lag, value * e[:, lag - 1 :].double()
 
 
 def _check_lags(lags, T: int) -> list[int]:
@@ -99,8 +100,9 @@ def _check_lags(lags, T: int) -> list[int]:
     return lags
 
 
-def windows(r: Tensor, rt: Tensor, lags, order: int | str, magnitude: bool = False
-            ) -> tuple[list[int], Iterator[tuple[int, int, Tensor]]]:
+def windows(
+    r: Tensor, rt: Tensor, lags, order: int | str, magnitude: bool = False
+) -> tuple[list[int], Iterator[tuple[int, int, Tensor]]]:
     """The checked lags and an iterator of (i, lag, mu) for each lag: mu (B, T - lag + 1, n) in float64 for the
     window ends t = lag..T (eq-mu), from prefix sums in log space (one vectorised expression per lag, no loop over
     t); the sign of the exact product is the parity of its negative factors. ``magnitude`` gives |mu| for the exact
@@ -124,7 +126,7 @@ def windows(r: Tensor, rt: Tensor, lags, order: int | str, magnitude: bool = Fal
 
     def each() -> Iterator[tuple[int, int, Tensor]]:
         for i, lag in enumerate(lags):
-            value = (log_abs[:, lag:] - log_abs[:, : T + 1 - lag]).exp_()   # windows j = t-lag+1..t, t = lag..T
+            value = (log_abs[:, lag:] - log_abs[:, : T + 1 - lag]).exp_()  # windows j = t-lag+1..t, t = lag..T
             if order == "exact" and not magnitude:
                 odd = (negatives[:, lag:] - negatives[:, : T + 1 - lag]).bitwise_and_(1).bool()
                 value = torch.where(odd, -value, value)
@@ -144,7 +146,7 @@ def window_products(r: Tensor, rt: Tensor, lags, order: int | str = 0) -> Tensor
     B, T, n = r.shape
     out = torch.zeros(B, T, len(lags), n, dtype=torch.float64, device=r.device)
     for i, lag, value in per_lag:
-        out[:, lag - 1:, i] = value
+        out[:, lag - 1 :, i] = value
     return out.to(r.dtype)
 
 
@@ -192,12 +194,13 @@ def gate_product_profile(gates: Tensor, max_lag: int, extra: int = 0) -> np.ndar
     T = gates.shape[1]
     widths = [min(lag + extra, T) for lag in range(1, max_lag + 1)]
     mu = window_products(gates, torch.zeros_like(gates), widths, order=0)
-    out = np.array([float(mu[:, w - 1:, i].mean(-1).median()) for i, w in enumerate(widths)])
+    out = np.array([float(mu[:, w - 1 :, i].mean(-1).median()) for i, w in enumerate(widths)])
     return out / out[0]
 
 
-def transport_diagonal_windows(cell: Cell, xs: Tensor, lags, stride: int = 1, state=None
-                               ) -> Iterator[tuple[int, int, Tensor]]:
+def transport_diagonal_windows(
+    cell: Cell, xs: Tensor, lags, stride: int = 1, state=None
+) -> Iterator[tuple[int, int, Tensor]]:
     """Ground truth on sampled windows: (i, lag, diag) per lag, diag (B, S, n) the diagonal of Phi(k + lag, k) in
     neuron coordinates for the window starts k = 0, stride, 2 stride, ... <= T - lag, which is the layout of
     :func:`windows` taken every ``stride``-th start (``mu[:, ::stride]``). From each start the product
@@ -208,16 +211,16 @@ def transport_diagonal_windows(cell: Cell, xs: Tensor, lags, stride: int = 1, st
     T, n = xs.shape[1], cell.hidden_size
     lags = _check_lags(lags, T)
     with torch.no_grad():
-        J = jacobians(cell, xs, state)                                   # J[:, t - 1] = J_t
+        J = jacobians(cell, xs, state)  # J[:, t - 1] = J_t
     starts = torch.arange(0, T, stride)
     P = torch.eye(J.shape[-1], dtype=J.dtype).expand(J.shape[0], len(starts), -1, -1).clone()
     where = {lag: i for i, lag in enumerate(lags)}
     for j in range(1, max(lags) + 1):
-        active = int((starts <= T - j).sum())                           # starts whose window k + j still fits
+        active = int((starts <= T - j).sum())  # starts whose window k + j still fits
         P = J[:, starts[:active] + j - 1] @ P[:, :active]
         if j in where:
             d = torch.diagonal(P, dim1=-2, dim2=-1)
-            yield where[j], j, d[..., -n:]                               # the cell-state coordinates of an LSTM
+            yield where[j], j, d[..., -n:]  # the cell-state coordinates of an LSTM
 
 
 def transport_diagonal(cell: Cell, xs: Tensor, lags, state=None) -> Tensor:
@@ -226,7 +229,7 @@ def transport_diagonal(cell: Cell, xs: Tensor, lags, state=None) -> Tensor:
     lags = _check_lags(lags, xs.shape[1])
     out = torch.zeros(xs.shape[0], xs.shape[1], len(lags), cell.hidden_size, dtype=xs.dtype)
     for i, lag, d in transport_diagonal_windows(cell, xs, lags, 1, state):
-        out[:, lag - 1:, i] = d                                          # window ends t = lag..T
+        out[:, lag - 1 :, i] = d  # window ends t = lag..T
     return out
 
 
@@ -244,7 +247,7 @@ def envelope(mu: Tensor, lags, reduce: str = "sum") -> Tensor:
     if reduce not in ("sum", "mean"):
         raise ValueError(f"reduce must be 'sum' or 'mean'; got {reduce!r}")
     per = mu.abs().sum(-1) if reduce == "sum" else mu.abs().mean(-1)  # (B, T, L)
-    return torch.stack([per[:, lag - 1:, i].mean() for i, lag in enumerate(lags)])
+    return torch.stack([per[:, lag - 1 :, i].mean() for i, lag in enumerate(lags)])
 
 
 def state_kernel(gates: Tensor) -> Tensor:
@@ -256,8 +259,9 @@ def state_kernel(gates: Tensor) -> Tensor:
         raise ValueError(f"gates must have shape (B, T, n); got {tuple(gates.shape)}")
     g = gates.double()
     B, T, n = g.shape
-    log_keep = torch.cat([torch.zeros(B, 1, n, dtype=torch.float64),
-                          torch.cumsum(torch.log((1 - g).clamp_min(_CLAMP)), 1)], 1)   # index t: sum_{j<=t}
+    log_keep = torch.cat(
+        [torch.zeros(B, 1, n, dtype=torch.float64), torch.cumsum(torch.log((1 - g).clamp_min(_CLAMP)), 1)], 1
+    )  # index t: sum_{j<=t}
     t = torch.arange(1, T + 1).view(T, 1)
     k = torch.arange(1, T + 1).view(1, T)
     mask = (k <= t).double().unsqueeze(0).unsqueeze(-1)
@@ -272,7 +276,9 @@ def state_filter(cell: Cell, xs: Tensor, state=None) -> Tensor:
     Only for the gated family (plain, leaky, scalar, multi): equals ``cell.unroll(xs, state)``.
     """
     if not hasattr(cell, "gate_and_candidate"):
-        raise ValueError(f"state_filter needs a cell of the gated family (plain, leaky, scalar, multi); got {cell.kind!r}")
+        raise ValueError(
+            f"state_filter needs a cell of the gated family (plain, leaky, scalar, multi); got {cell.kind!r}"
+        )
     with torch.no_grad():
         flat = cell.states(xs, state)
         parts = [cell.gate_and_candidate(xs[:, t], flat[:, t]) for t in range(xs.shape[1])]

@@ -11,8 +11,15 @@ import torch
 from .cells import make_cell
 
 
-def gate_term_error(kind: str, *, gate_init: float | None = None, hidden_size: int = 64, input_size: int = 4,
-                    batch: int = 16, seed: int = 0) -> float:
+def gate_term_error(
+    kind: str,
+    *,
+    gate_init: float | None = None,
+    hidden_size: int = 64,
+    input_size: int = 4,
+    batch: int = 16,
+    seed: int = 0,
+) -> float:
     """max over a batch of ||J_code - J||_2 / ||J||_2 for a fresh ``scalar`` or ``multi`` cell (float64).
 
     Random inputs x ~ N(0, 1) and states h = tanh(N(0, 1)); J is the exact Jacobian eq-jac-scalar / eq-jac-multi,
@@ -36,8 +43,9 @@ def code_jacobians(cell, xs: torch.Tensor) -> torch.Tensor:
     the retention), for the gated family."""
     with torch.no_grad():
         flat = cell.states(xs)
-        return torch.stack([sum(cell.jacobian_terms(xs[:, t], flat[:, t], code_compat=True).values())
-                            for t in range(xs.shape[1])], 1)
+        return torch.stack(
+            [sum(cell.jacobian_terms(xs[:, t], flat[:, t], code_compat=True).values()) for t in range(xs.shape[1])], 1
+        )
 
 
 def reversed_products_by_lag(J: torch.Tensor, max_lag: int) -> list[torch.Tensor]:
@@ -47,7 +55,7 @@ def reversed_products_by_lag(J: torch.Tensor, max_lag: int) -> list[torch.Tensor
     R = torch.eye(d, dtype=J.dtype).expand(B, T + 1, d, d)
     out = [R]
     for lag in range(max_lag):
-        R = J[:, : T - lag] @ R[:, 1:]      # R(t, t-l-1) = J_{t-l} R(t, t-l)
+        R = J[:, : T - lag] @ R[:, 1:]  # R(t, t-l-1) = J_{t-l} R(t, t-l)
         out.append(R)
     return out
 

@@ -33,10 +33,13 @@ from .symbolic import Parameters
 from .window import learnability_window
 
 SympyStep = Callable[[sp.Matrix, sp.Matrix, Parameters], sp.Matrix]
-CHECK_STEPS = (0, 5)            # the Jacobians are compared at the states reached after these steps
-TOL = 1e-6                      # the largest Jacobian gap a check accepts (float64; finite differences reach ~1e-9)
-CHECKS = {"fd": "autograd vs central finite differences", "analytic": "the cell's jacobian vs autograd",
-          "sympy": "the SymPy step's Jacobian vs autograd"}
+CHECK_STEPS = (0, 5)  # the Jacobians are compared at the states reached after these steps
+TOL = 1e-6  # the largest Jacobian gap a check accepts (float64; finite differences reach ~1e-9)
+CHECKS = {
+    "fd": "autograd vs central finite differences",
+    "analytic": "the cell's jacobian vs autograd",
+    "sympy": "the SymPy step's Jacobian vs autograd",
+}
 
 
 def finite_difference_jacobian(cell: Cell, x_t: Tensor, state: Tensor, eps: float = 1e-6) -> Tensor:
@@ -62,8 +65,9 @@ def sympy_jacobian(cell: Cell, sympy_step: SympyStep) -> Callable[[Tensor, Tenso
     d, m = cell.state_size, cell.input_size
     h = sp.Matrix(sp.symbols(f"h0:{d}"))
     x = sp.Matrix(sp.symbols(f"x0:{m}"))
-    params = Parameters({name: sp.Matrix(p.detach().double().numpy().reshape(p.shape[0], -1))
-                         for name, p in cell.named_parameters()})
+    params = Parameters(
+        {name: sp.Matrix(p.detach().double().numpy().reshape(p.shape[0], -1)) for name, p in cell.named_parameters()}
+    )
     new = sp.Matrix(sympy_step(h, x, params))
     if new.shape != (d, 1):
         raise ValueError(f"the SymPy step must return a column of length d = {d}; got shape {new.shape}")
@@ -77,8 +81,9 @@ def sympy_jacobian(cell: Cell, sympy_step: SympyStep) -> Callable[[Tensor, Tenso
     return evaluate
 
 
-def jacobian_checks(cell: Cell, xs: Tensor, sympy_step: SympyStep | None = None,
-                    steps: Sequence[int] = CHECK_STEPS) -> dict[str, float]:
+def jacobian_checks(
+    cell: Cell, xs: Tensor, sympy_step: SympyStep | None = None, steps: Sequence[int] = CHECK_STEPS
+) -> dict[str, float]:
     """Largest entrywise gaps between Jacobians at the states reached after ``steps`` steps of xs (B, T, m):
     ``fd`` autograd vs finite differences; ``analytic`` the cell's jacobian vs autograd (only if overridden);
     ``sympy`` the SymPy Jacobian vs autograd (only if ``sympy_step`` is given)."""
@@ -94,8 +99,10 @@ def jacobian_checks(cell: Cell, xs: Tensor, sympy_step: SympyStep | None = None,
         out["sympy"] = 0.0
     for t in steps:
         if not 0 <= t < xs.shape[1]:
-            raise ValueError(f"steps (where the Jacobians are compared) must lie in [0, T) for xs of T = {xs.shape[1]} "
-                             f"steps; got {t}")
+            raise ValueError(
+                f"steps (where the Jacobians are compared) must lie in [0, T) for xs of T = {xs.shape[1]} "
+                f"steps; got {t}"
+            )
         state, x_t = cell.unflatten_state(flat[:, t]), xs[:, t]
         auto = cell.jacobian_autograd(x_t, state).detach()
         out["fd"] = max(out["fd"], float((finite_difference_jacobian(cell, x_t, state) - auto).abs().max()))
@@ -153,11 +160,25 @@ def fit_decay(lags: Sequence[int], f: Sequence[float]) -> dict:
     return {"regime": best, "rate": fits[best]["rate"], "fits": fits}
 
 
-def cell_report(kind: str, *, hidden_size: int = 16, input_size: int = 2, T: int = 60, batch: int = 16,
-                seed: int = 0, lags: Sequence[int] | None = None, Ns: Sequence[float] = (1e2, 1e3, 1e4, 1e5, 1e6),
-                alpha: float = 1.5, threshold: float = 5.0, sigma: float = 1.0, c: float = 1.0,
-                sympy_step: SympyStep | None = None, sympy_size: int = 4, cell_options: dict | None = None,
-                tol: float = TOL) -> dict:
+def cell_report(
+    kind: str,
+    *,
+    hidden_size: int = 16,
+    input_size: int = 2,
+    T: int = 60,
+    batch: int = 16,
+    seed: int = 0,
+    lags: Sequence[int] | None = None,
+    Ns: Sequence[float] = (1e2, 1e3, 1e4, 1e5, 1e6),
+    alpha: float = 1.5,
+    threshold: float = 5.0,
+    sigma: float = 1.0,
+    c: float = 1.0,
+    sympy_step: SympyStep | None = None,
+    sympy_size: int = 4,
+    cell_options: dict | None = None,
+    tol: float = TOL,
+) -> dict:
     """The book's pipeline for one cell kind, built-in or registered by a reader (see the module docstring).
 
     The cell is built in float64 with ``make_cell(kind, input_size, hidden_size, seed=seed, **cell_options)`` (a
@@ -183,9 +204,12 @@ def cell_report(kind: str, *, hidden_size: int = 16, input_size: int = 2, T: int
     """
     minimum = max(CHECK_STEPS) + 1 if lags is not None else 8
     if isinstance(T, bool) or not isinstance(T, int) or T < minimum:
-        raise ValueError(f"T (the sequence length) must be an integer >= {minimum}: the Jacobian checks compare the "
-                         f"states after steps {CHECK_STEPS}" + ("" if lags is not None else " and the decay fit needs "
-                         "the lags 1..T // 2 to hold three lags > 1") + f"; got T={T!r}")
+        raise ValueError(
+            f"T (the sequence length) must be an integer >= {minimum}: the Jacobian checks compare the "
+            f"states after steps {CHECK_STEPS}"
+            + ("" if lags is not None else " and the decay fit needs the lags 1..T // 2 to hold three lags > 1")
+            + f"; got T={T!r}"
+        )
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0:
         raise ValueError(f"tol (the largest Jacobian gap accepted) must be a positive number; got {tol!r}")
     cell_options = dict(cell_options or {})
@@ -199,26 +223,41 @@ def cell_report(kind: str, *, hidden_size: int = 16, input_size: int = 2, T: int
         checks["sympy"] = jacobian_checks(twin, xs[: min(batch, 4)], sympy_step)["sympy"]
     failed = {name: gap for name, gap in checks.items() if not gap <= tol}
     if failed:
-        raise ValueError(f"Jacobian check failed for cell kind {kind!r}: " + "; ".join(
-            f"{CHECKS[name]}: gap {gap:.2e}" for name, gap in failed.items()) + f" (tol = {tol:g})")
+        raise ValueError(
+            f"Jacobian check failed for cell kind {kind!r}: "
+            + "; ".join(f"{CHECKS[name]}: gap {gap:.2e}" for name, gap in failed.items())
+            + f" (tol = {tol:g})"
+        )
     envelopes = {}
     try:
         for order in (0, 1):
             envelopes[f"order {order}"] = envelope(effective_learning_rates(cell, xs, lags, order=order), lags).numpy()
-    except NotImplementedError:      # a cell without a retention has no zeroth-order rates; the exact ones remain
+    except NotImplementedError:  # a cell without a retention has no zeroth-order rates; the exact ones remain
         envelopes = {}
     envelopes["exact"] = envelope(transport_diagonal(cell, xs, lags), lags).numpy()
     envelopes = {k: v / v[0] for k, v in envelopes.items()}
     fit = fit_decay(lags, envelopes["exact"])
-    windows = [learnability_window(envelopes["exact"], float(N), alpha, threshold=threshold, sigma=sigma, c=c)
-               for N in Ns]
-    return {"kind": cell.kind, "checks": checks, "lags": np.asarray(lags), "envelopes": envelopes, "fit": fit,
-            "Ns": np.asarray(Ns, dtype=float), "windows": np.asarray(windows)}
+    windows = [
+        learnability_window(envelopes["exact"], float(N), alpha, threshold=threshold, sigma=sigma, c=c) for N in Ns
+    ]
+    return {
+        "kind": cell.kind,
+        "checks": checks,
+        "lags": np.asarray(lags),
+        "envelopes": envelopes,
+        "fit": fit,
+        "Ns": np.asarray(Ns, dtype=float),
+        "windows": np.asarray(windows),
+    }
 
 
-BUILTIN_OPTIONS: dict[str, dict] = {"leaky": dict(alpha=0.1), "scalar": dict(gate_init=0.1),
-                                    "multi": dict(gate_init=0.1), "gru": dict(gate_init=0.1),
-                                    "lstm": dict(gate_init=0.1)}
+BUILTIN_OPTIONS: dict[str, dict] = {
+    "leaky": dict(alpha=0.1),
+    "scalar": dict(gate_init=0.1),
+    "multi": dict(gate_init=0.1),
+    "gru": dict(gate_init=0.1),
+    "lstm": dict(gate_init=0.1),
+}
 """The built-in cells :func:`compare_cells` sets beside a reader's, all with gates near 0.1 at initialisation."""
 
 
@@ -243,9 +282,15 @@ class Comparison:
         return cell_comparison(self.reports, highlight=self.kind)
 
 
-def compare_cells(kind: str, *, cell_options: dict | None = None, sympy_step: SympyStep | None = None,
-                  others: Mapping[str, dict] = BUILTIN_OPTIONS, table_Ns: Sequence[float] = (1e4, 1e8),
-                  **report_options) -> Comparison:
+def compare_cells(
+    kind: str,
+    *,
+    cell_options: dict | None = None,
+    sympy_step: SympyStep | None = None,
+    others: Mapping[str, dict] = BUILTIN_OPTIONS,
+    table_Ns: Sequence[float] = (1e4, 1e8),
+    **report_options,
+) -> Comparison:
     """:func:`cell_report` for the cell ``kind`` (with ``cell_options`` and ``sympy_step``) and for each of ``others``
     ({kind: cell options}, by default the built-in cells with gates near 0.1), all with the same ``report_options``
     (hidden size, T, seed, Ns, ...), and the table of :class:`Comparison`. ``table_Ns`` must be among the reports'
@@ -264,7 +309,8 @@ def compare_cells(kind: str, *, cell_options: dict | None = None, sympy_step: Sy
         row = {"cell": name, "regime": r["fit"]["regime"], "rate": r["fit"]["rate"]}
         for N in table_Ns:
             row[f"H at N={N:.0e}".replace("e+0", "e").replace("e+", "e")] = int(
-                r["windows"][int(np.argmin(np.abs(r["Ns"] - N)))])
+                r["windows"][int(np.argmin(np.abs(r["Ns"] - N)))]
+            )
         row["Jacobian vs FD"] = r["checks"]["fd"]
         rows.append(row)
     return Comparison(kind, reports, rows)

@@ -63,17 +63,23 @@ def _check(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, states: tuple[Tensor, ..
     n = states[0].shape[-1]
     k = blocks * n
     if U.shape != (k, m) or W.shape != (k, n) or b.shape != (k,):
-        raise ValueError(f"weights must be U ({k}, {m}), W ({k}, {n}), b ({k},) for hidden size {n}; got "
-                         f"{tuple(U.shape)}, {tuple(W.shape)}, {tuple(b.shape)}")
+        raise ValueError(
+            f"weights must be U ({k}, {m}), W ({k}, {n}), b ({k},) for hidden size {n}; got "
+            f"{tuple(U.shape)}, {tuple(W.shape)}, {tuple(b.shape)}"
+        )
     if any(s.shape != (B, n) for s in states):
         raise ValueError(f"initial states must have shape (B, n) = ({B}, {n}); got {[tuple(s.shape) for s in states]}")
     tensors = (xs, U, W, b, *states)
     if len({t.dtype for t in tensors}) != 1 or xs.dtype not in DTYPES:
-        raise ValueError(f"xs, weights and states must share one dtype, float32 or float64; got "
-                         f"{sorted({str(t.dtype) for t in tensors})}")
+        raise ValueError(
+            f"xs, weights and states must share one dtype, float32 or float64; got "
+            f"{sorted({str(t.dtype) for t in tensors})}"
+        )
     if any(t.device.type != "cpu" for t in tensors):
-        raise ValueError("the fused unrolls run on the CPU; on other devices use the cells' step loop "
-                         "(learnability.cells.Cell.unroll)")
+        raise ValueError(
+            "the fused unrolls run on the CPU; on other devices use the cells' step loop "
+            "(learnability.cells.Cell.unroll)"
+        )
 
 
 def _np(t: Tensor) -> np.ndarray:
@@ -87,8 +93,8 @@ def _columns(xs: Tensor, h0: Tensor) -> Tensor:
     B, T, m = xs.shape
     n = h0.shape[-1]
     R = xs.new_empty(T + 1, n + m + 1, B)
-    R[:T, n: n + m] = xs.permute(1, 2, 0)
-    R[T, n: n + m] = 0
+    R[:T, n : n + m] = xs.permute(1, 2, 0)
+    R[T, n : n + m] = 0
     R[:, -1] = 1
     R[0, :n] = h0.T
     return R
@@ -141,9 +147,9 @@ class _LSTMUnroll(torch.autograd.Function):
         B, T, _ = xs.shape
         n = h0.shape[-1]
         R = _columns(xs, h0)
-        A = xs.new_empty(T, 4 * n, B)                         # [g, i, f, o] per step
-        C = xs.new_empty(T + 1, n, B)                         # c_0..c_T
-        TC = xs.new_empty(T, n, B)                            # tanh(c_t)
+        A = xs.new_empty(T, 4 * n, B)  # [g, i, f, o] per step
+        C = xs.new_empty(T + 1, n, B)  # c_0..c_T
+        TC = xs.new_empty(T, n, B)  # tanh(c_t)
         C[0] = c0.T
         w = _stacked(W, U, b, sigmoid=slice(n, None))
         cols, a, c, tc, ig = _np(R), _np(A), _np(C), _np(TC), np.empty((n, B), dtype=_np(xs).dtype)
@@ -153,11 +159,11 @@ class _LSTMUnroll(torch.autograd.Function):
             torch.mm(w, Rs[t], out=As[t])
             np.tanh(at, out=at)
             _to_sigmoid(at[n:])
-            np.multiply(at[2 * n: 3 * n], c[t], out=c[t + 1])                 # f c
-            np.multiply(at[n: 2 * n], at[:n], out=ig)                         # i g
+            np.multiply(at[2 * n : 3 * n], c[t], out=c[t + 1])  # f c
+            np.multiply(at[n : 2 * n], at[:n], out=ig)  # i g
             np.add(c[t + 1], ig, out=c[t + 1])
             np.tanh(c[t + 1], out=tc[t])
-            np.multiply(at[3 * n:], tc[t], out=cols[t + 1, :n])               # h = o tanh(c)
+            np.multiply(at[3 * n :], tc[t], out=cols[t + 1, :n])  # h = o tanh(c)
         ctx.save_for_backward(U, W, R, A, C, TC)
         return _hidden_states(R, n)
 
@@ -170,11 +176,11 @@ class _LSTMUnroll(torch.autograd.Function):
         g, i, f, o = A.split(n, dim=1)
         # the factors of eq-lstm-bptt that do not depend on the recursion, all steps at once:
         # dz = M [dc, dc, dc, dh] block by block, dc_t gains Q dh_t
-        M = torch.addcmul(A, A, A, value=-1)                 # a (1 - a), every block
-        torch.addcmul(i, i, g * g, value=-1, out=M[:, :n])   # i (1 - g^2)
-        M[:, n: 2 * n].mul_(g)
-        M[:, 2 * n: 3 * n].mul_(C[:-1])
-        M[:, 3 * n:].mul_(TC)
+        M = torch.addcmul(A, A, A, value=-1)  # a (1 - a), every block
+        torch.addcmul(i, i, g * g, value=-1, out=M[:, :n])  # i (1 - g^2)
+        M[:, n : 2 * n].mul_(g)
+        M[:, 2 * n : 3 * n].mul_(C[:-1])
+        M[:, 3 * n :].mul_(TC)
         Q = (1 - TC * TC).mul_(o)
         dZ = torch.empty_like(A)
         dh_out, m_, q, f_, dz = _outputs(dH), _np(M), _np(Q), _np(f), _np(dZ)
@@ -190,13 +196,13 @@ class _LSTMUnroll(torch.autograd.Function):
                 dh[...] = dh_out[t]
             np.multiply(dh, q[t], out=tmp)
             np.add(dc, tmp, out=dc)
-            np.multiply(m_dc[t], dc, out=dz_dc[t])                            # blocks c, i, f
-            np.multiply(m_[t, 3 * n:], dh, out=dz[t, 3 * n:])                  # block o
+            np.multiply(m_dc[t], dc, out=dz_dc[t])  # blocks c, i, f
+            np.multiply(m_[t, 3 * n :], dh, out=dz[t, 3 * n :])  # block o
         Z = _by_pairs(dZ)
-        G = _weight_gradients(Z, R)                          # [dW | dU | db]
+        G = _weight_gradients(Z, R)  # [dW | dU | db]
         dxs = _input_gradient(Z, U, B) if ctx.needs_input_grad[0] else None
         m = U.shape[1]
-        return dxs, G[:, n: n + m], G[:, :n], G[:, -1], (W.T @ dZ[0]).T, (torch.from_numpy(dc) * f[0]).T
+        return dxs, G[:, n : n + m], G[:, :n], G[:, -1], (W.T @ dZ[0]).T, (torch.from_numpy(dc) * f[0]).T
 
 
 def lstm_unroll(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor, c0: Tensor) -> Tensor:
@@ -213,11 +219,11 @@ class _GRUUnroll(torch.autograd.Function):
         B, T, _ = xs.shape
         n = h0.shape[-1]
         R = _columns(xs, h0)
-        RH = R[:T].clone()                                    # [r h_{t-1}; x_t; 1] (the h rows are overwritten)
-        S = xs.new_empty(T, 2 * n, B)                         # gates [z, r]
-        N = xs.new_empty(T, n, B)                             # candidates
+        RH = R[:T].clone()  # [r h_{t-1}; x_t; 1] (the h rows are overwritten)
+        S = xs.new_empty(T, 2 * n, B)  # gates [z, r]
+        N = xs.new_empty(T, n, B)  # candidates
         wg = _stacked(W[: 2 * n], U[: 2 * n], b[: 2 * n], sigmoid=slice(None))
-        wh = _stacked(W[2 * n:], U[2 * n:], b[2 * n:], sigmoid=slice(0, 0))
+        wh = _stacked(W[2 * n :], U[2 * n :], b[2 * n :], sigmoid=slice(0, 0))
         cols, rh, s, cand, tmp = _np(R), _np(RH), _np(S), _np(N), np.empty((n, B), dtype=_np(xs).dtype)
         Rs, RHs, Ss, Ns = R.unbind(0), RH.unbind(0), S.unbind(0), N.unbind(0)
         for t in range(T):
@@ -225,12 +231,12 @@ class _GRUUnroll(torch.autograd.Function):
             torch.mm(wg, Rs[t], out=Ss[t])
             np.tanh(st, out=st)
             _to_sigmoid(st)
-            np.multiply(st[n:], h, out=rh[t, :n])                             # r h
+            np.multiply(st[n:], h, out=rh[t, :n])  # r h
             torch.mm(wh, RHs[t], out=Ns[t])
             np.tanh(cand[t], out=cand[t])
             np.subtract(cand[t], h, out=tmp)
             np.multiply(st[:n], tmp, out=tmp)
-            np.add(h, tmp, out=cols[t + 1, :n])                               # h + z (n - h)
+            np.add(h, tmp, out=cols[t + 1, :n])  # h + z (n - h)
         ctx.save_for_backward(U, W, R, RH, S, N)
         return _hidden_states(R, n)
 
@@ -243,11 +249,11 @@ class _GRUUnroll(torch.autograd.Function):
         z, r = S.split(n, dim=1)
         H = R[:T, :n]
         # the factors of eq-gru-bptt that do not depend on the recursion, all steps at once
-        K = z * (1 - N * N)                                   # da = K dh
-        E = torch.cat([N - H, H], dim=1).mul_(S * (1 - S))    # dq = E [dh; W_h^T da]
+        K = z * (1 - N * N)  # da = K dh
+        E = torch.cat([N - H, H], dim=1).mul_(S * (1 - S))  # dq = E [dh; W_h^T da]
         keep = 1 - z
-        dP = torch.empty(T, 3 * n, B, dtype=S.dtype)         # [dq; da] per step
-        D = torch.empty(2 * n, B, dtype=S.dtype)              # [dh; W_h^T da]
+        dP = torch.empty(T, 3 * n, B, dtype=S.dtype)  # [dq; da] per step
+        D = torch.empty(2 * n, B, dtype=S.dtype)  # [dh; W_h^T da]
         dh_out, k_, e, keep_, r_, dp, d = _outputs(dH), _np(K), _np(E), _np(keep), _np(r), _np(dP), _np(D)
         WgT, WhT = W[:n2].T.contiguous(), W[n2:].T.contiguous()
         dQs, dAs, DRH, CARRY = dP[:, :n2].unbind(0), dP[:, n2:].unbind(0), D[n:], torch.zeros(n, B, dtype=S.dtype)
@@ -264,10 +270,10 @@ class _GRUUnroll(torch.autograd.Function):
             np.multiply(drh, r_[t], out=tmp)
             np.add(carry, tmp, out=carry)
         Z = _by_pairs(dP)
-        G = torch.cat([_weight_gradients(Z[:n2], R), _weight_gradients(Z[n2:], RH)])   # [dW | dU | db] by block
+        G = torch.cat([_weight_gradients(Z[:n2], R), _weight_gradients(Z[n2:], RH)])  # [dW | dU | db] by block
         dxs = _input_gradient(Z, U, B) if ctx.needs_input_grad[0] else None
         m = U.shape[1]
-        return dxs, G[:, n: n + m], G[:, :n], G[:, -1], CARRY.T
+        return dxs, G[:, n : n + m], G[:, :n], G[:, -1], CARRY.T
 
 
 def gru_unroll(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor) -> Tensor:
@@ -281,8 +287,11 @@ def gru_unroll(xs: Tensor, U: Tensor, W: Tensor, b: Tensor, h0: Tensor) -> Tenso
 def supports(cell) -> bool:
     """Whether :func:`unroll` applies to ``cell``: a GRU or LSTM of :mod:`learnability.cells` without LayerNorm,
     parameters on the CPU in float32 or float64."""
-    return (getattr(cell, "kind", None) in ("gru", "lstm") and not cell.layer_norm
-            and all(p.device.type == "cpu" and p.dtype in DTYPES for p in cell.parameters()))
+    return (
+        getattr(cell, "kind", None) in ("gru", "lstm")
+        and not cell.layer_norm
+        and all(p.device.type == "cpu" and p.dtype in DTYPES for p in cell.parameters())
+    )
 
 
 def unroll(cell, xs: Tensor, state=None) -> Tensor:
@@ -290,8 +299,10 @@ def unroll(cell, xs: Tensor, state=None) -> Tensor:
     numbers of ``cell.unroll`` (the explicit step loop) to round-off, with the cell's own parameters stacked in the
     block order above. First-order reverse-mode autograd only (no ``torch.func`` transforms, no forward mode)."""
     if not supports(cell):
-        raise ValueError("the fused unroll takes a GRU or LSTM cell without LayerNorm, on the CPU in float32/float64; "
-                         "use cell.unroll otherwise")
+        raise ValueError(
+            "the fused unroll takes a GRU or LSTM cell without LayerNorm, on the CPU in float32/float64; "
+            "use cell.unroll otherwise"
+        )
     state = cell._check_sequence_args(xs, state)
     names = {"gru": ("z", "r", "h"), "lstm": ("c", "i", "f", "o")}[cell.kind]
     U = torch.cat([getattr(cell, f"U_{k}") for k in names])
@@ -307,14 +318,16 @@ def step_agreement(cell, xs: Tensor, target: Tensor, state=None) -> dict[str, fl
     (absolute) and the gradients of ``sum (h - target)^2`` with respect to every parameter (relative to the largest
     entry of each gradient)."""
     if target.shape != (*xs.shape[:2], cell.hidden_size):
-        raise ValueError(f"target must have shape (B, T, n) = {(*xs.shape[:2], cell.hidden_size)}; "
-                         f"got {tuple(target.shape)}")
+        raise ValueError(
+            f"target must have shape (B, T, n) = {(*xs.shape[:2], cell.hidden_size)}; got {tuple(target.shape)}"
+        )
     runs = []
     for run in (unroll, lambda c, x, s: c.unroll(x, s)):
         out = run(cell, xs, state)
         grads = torch.autograd.grad((out - target).pow(2).sum(), list(cell.parameters()))
         runs.append((out.detach(), grads))
     (fused_out, fused_grads), (step_out, step_grads) = runs
-    gradient = max(float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
-                   for a, b in zip(fused_grads, step_grads))
+    gradient = max(
+        float((a - b).abs().max() / b.abs().max().clamp_min(1e-300)) for a, b in zip(fused_grads, step_grads)
+    )
     return {"hidden": float((fused_out - step_out).abs().max()), "gradient": gradient}

@@ -10,7 +10,7 @@ shift, m a Stieltjes transform, w a squared singular value.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import sympy as sp
@@ -26,7 +26,7 @@ k_sum = sp.symbols("k", integer=True, nonnegative=True)
 x, y, al, be, ga = sp.symbols("x y alpha beta gamma", real=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def aligned_loss() -> sp.Expr:
     """L(p, lambda) = 1/2 integral_0^inf (p e^{-(1 - lambda) s} - kappa e^{-c s})^2 ds on the aligned manifold,
     evaluated by SymPy for lambda < 1 (eq-aligned-loss)."""
@@ -108,11 +108,14 @@ def slow_manifold() -> dict[str, sp.Expr]:
     (eq-slow-manifold)."""
     L = aligned_loss()
     pstar = sp.solve(sp.diff(L, p), p)[0]
-    return {"p": sp.simplify(pstar), "loss": sp.simplify(L.subs(p, pstar)),
-            "lambda_dot": sp.factor(sp.simplify(-sp.diff(L, lam).subs(p, pstar)))}
+    return {
+        "p": sp.simplify(pstar),
+        "loss": sp.simplify(L.subs(p, pstar)),
+        "lambda_dot": sp.factor(sp.simplify(-sp.diff(L, lam).subs(p, pstar))),
+    }
 
 
-@lru_cache(maxsize=None)
+@cache
 def pair_loss() -> sp.Expr:
     """Population loss on the pair manifold (eq-pair-manifold) for the target kappa e^{-c s} cos(omega s):
     Sigma from the 2x2 Lyapunov equation solved as a linear system, the cross term Re v^T (z I - W)^{-1} u with
@@ -127,7 +130,7 @@ def pair_loss() -> sp.Expr:
     Ssol = sp.solve([eqs[0, 0], eqs[0, 1], eqs[1, 1]], [s11, s12, s22], dict=True)[0]
     quad = sp.factor((v.T * S.subs(Ssol) * v)[0])
     re_z = 1 + c
-    M = sp.Matrix([[re_z - (al + ga), be], [-be, re_z - (al - ga)]])   # Re(z) I - W; z I - W = M - i omega I
+    M = sp.Matrix([[re_z - (al + ga), be], [-be, re_z - (al - ga)]])  # Re(z) I - W; z I - W = M - i omega I
     # (M - i w I)^{-1} = adj(M - i w I) / det(M - i w I); split numerator and denominator into real and imaginary
     adj = sp.Matrix([[M[1, 1], -M[0, 1]], [-M[1, 0], M[0, 0]]]) - sp.I * omega * sp.eye(2)
     num = sp.expand((v.T * adj * u)[0])
@@ -188,7 +191,7 @@ def rkhs_norm() -> tuple[sp.Expr, sp.Expr]:
     return series, sp.Piecewise((sp.simplify(closed), condition), (sp.oo, True))
 
 
-@lru_cache(maxsize=None)
+@cache
 def lazy_kernel_series() -> sp.Expr:
     """The N -> infinity read-out kernel derived (eq-lazy-kernel): expanding both exponentials,
     K(s, s') = u^T e^{(W0 - I)^T s} e^{(W0 - I) s'} u = e^{-(s + s')} sum_{j,k} s^j s'^k / (j! k!) u^T (W0^T)^j W0^k u,
@@ -224,7 +227,7 @@ def outlier_birth() -> dict[str, sp.Expr]:
     return {"g": g, "outlier": root, "condition": sp.Abs(theta) > sigma}
 
 
-@lru_cache(maxsize=None)
+@cache
 def shifted_singular_edges() -> dict[str, sp.Expr]:
     """Edges of the squared singular values of zeta - X (eq-hermitized-edges), X an N x N matrix of iid entries of
     variance 1/N, N -> infinity: their Stieltjes transform m(w) solves 1/m = -w (1 + m) + zeta^2 / (1 + m) (the
@@ -236,8 +239,11 @@ def shifted_singular_edges() -> dict[str, sp.Expr]:
     roots = sp.solve(critical, m)
     edges = [sp.simplify(w_of_m.subs(m, r)) for r in roots]
     at_two = [float(e_.subs(zeta, 2)) for e_ in edges]
-    return {"w_of_m": w_of_m, "critical": sp.collect(sp.expand(critical), m),
-            "edges": tuple(edges) if at_two[0] <= at_two[1] else tuple(reversed(edges))}
+    return {
+        "w_of_m": w_of_m,
+        "critical": sp.collect(sp.expand(critical), m),
+        "edges": tuple(edges) if at_two[0] <= at_two[1] else tuple(reversed(edges)),
+    }
 
 
 def linear_phase_mode() -> sp.Expr:
@@ -248,8 +254,11 @@ def linear_phase_mode() -> sp.Expr:
     s_val = sp.symbols("s_R", positive=True)
     A, B = sp.Function("A"), sp.Function("B")
     alpha0, beta0 = sp.symbols("alpha_0 beta_0", real=True)
-    sol = sp.dsolve([sp.Eq(A(t).diff(t), kappa * s_val * B(t)), sp.Eq(B(t).diff(t), kappa * s_val * A(t))],
-                    [A(t), B(t)], ics={A(0): alpha0, B(0): beta0})
+    sol = sp.dsolve(
+        [sp.Eq(A(t).diff(t), kappa * s_val * B(t)), sp.Eq(B(t).diff(t), kappa * s_val * A(t))],
+        [A(t), B(t)],
+        ics={A(0): alpha0, B(0): beta0},
+    )
     total = sum(eq.rhs for eq in sol)
     return sp.simplify(total / (alpha0 + beta0))
 
@@ -260,8 +269,9 @@ def shifted_singular_density(zeta_value: float, nodes: int = 400) -> tuple[np.nd
     w m^3 + 2 w m^2 + (w + 1 - zeta^2) m + 1 = 0 (eq-hermitized-edges multiplied out). Gauss-Chebyshev nodes suit the
     square-root edges; the weights sum to 1 up to the quadrature error."""
     if not zeta_value > 1 or nodes < 2:
-        raise ValueError(f"need a shift zeta > 1 (the point outside the bulk) and nodes >= 2; got {zeta_value!r}, "
-                         f"{nodes!r}")
+        raise ValueError(
+            f"need a shift zeta > 1 (the point outside the bulk) and nodes >= 2; got {zeta_value!r}, {nodes!r}"
+        )
     lo, hi = (float(e_.subs(zeta, zeta_value)) for e_ in shifted_singular_edges()["edges"])
     angle = (np.arange(nodes) + 0.5) * np.pi / nodes
     w_nodes = (lo + hi) / 2 - (hi - lo) / 2 * np.cos(angle)

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 Modes = tuple[np.ndarray, np.ndarray, np.ndarray]
 Number = float | Sequence[float] | np.ndarray
-SMALL = 256   # up to this N, one BLAS thread is faster (N = 100: 6 ms vs 19 ms per GD step on 2 cores)
+SMALL = 256  # up to this N, one BLAS thread is faster (N = 100: 6 ms vs 19 ms per GD step on 2 cores)
 
 
 def blas_threads(N: int):
@@ -37,8 +37,9 @@ def target_modes(c_star: Number, kappa: Number = 1.0, omega: Number = 0.0) -> Mo
     try:
         c, k, w = np.broadcast_arrays(c, k, w)
     except ValueError:
-        raise ValueError(f"c_star, kappa and omega must have the same number of modes; got {c.size}, {k.size}, "
-                         f"{w.size}") from None
+        raise ValueError(
+            f"c_star, kappa and omega must have the same number of modes; got {c.size}, {k.size}, {w.size}"
+        ) from None
     if c.ndim != 1:
         raise ValueError("c_star, kappa and omega must be numbers or 1-D sequences")
     if not (np.all(np.isfinite(c)) and np.all(c > 0)):
@@ -57,8 +58,9 @@ def target_filter(s: np.ndarray, c_star: Number, kappa: Number = 1.0, omega: Num
     return np.sum(k * np.exp(-c * s) * np.cos(w * s), axis=-1)
 
 
-def target_transfer(q: np.ndarray, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0,
-                    derivative: bool = False) -> np.ndarray:
+def target_transfer(
+    q: np.ndarray, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, derivative: bool = False
+) -> np.ndarray:
     """Laplace transform F*(q) = sum_k kappa_k (q + c_k) / ((q + c_k)^2 + omega_k^2) of the target, or its
     derivative dF*/dq, for real q > -min c."""
     c, k, w = target_modes(c_star, kappa, omega)
@@ -129,14 +131,14 @@ def _resolvent(W: np.ndarray, b: np.ndarray, c: np.ndarray, w: np.ndarray) -> li
     return [np.linalg.solve(z * eye - W, b) for z in 1.0 + c - 1j * w]
 
 
-def loss_and_gradients(u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *,
-                       gradients: bool = True):
+def loss_and_gradients(u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *, gradients: bool = True):
     """(loss, (dL/du, dL/dv, dL/dW) or None, eigenvalues of W) of the population loss (eq-population-loss):
 
     L = 1/2 [v^T Sigma v - 2 sum_k kappa_k Re v^T (z_k I - W)^{-1} u + ||f*||^2],  z_k = 1 + c_k - i omega_k,
     (W - I) Sigma + Sigma (W - I)^T + u u^T = 0,
     dL/du = P u - sum_k kappa_k Re R_k^T v,  dL/dv = Sigma v - sum_k kappa_k Re R_k u,
-    dL/dW = P Sigma - sum_k kappa_k Re (R_k^T v)(R_k u)^T,  (W - I)^T P + P (W - I) + v v^T = 0,  R_k = (z_k I - W)^{-1}.
+    dL/dW = P Sigma - sum_k kappa_k Re (R_k^T v)(R_k u)^T,  (W - I)^T P + P (W - I) + v v^T = 0,
+    R_k = (z_k I - W)^{-1}.
     """
     u, v, W = _as_network(u, v, W)
     c, k, w = target_modes(c_star, kappa, omega)
@@ -184,8 +186,9 @@ ALIGNED_DIRECTION = np.array([1.0, 2.0, -2.0]) / 3.0
 """The unit vector e of R^3 on which :func:`aligned_network` places its networks by default."""
 
 
-def aligned_network(a: float, b: float, lam: float, direction: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def aligned_network(
+    a: float, b: float, lam: float, direction: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(u, v, W) = (a e, b e, lam e e^T): a network on the aligned manifold with W_0 = 0, whose filter is
     p e^{-(1 - lam) s} with residue p = a b (eq-aligned-loss); e a unit vector (default :data:`ALIGNED_DIRECTION`)."""
     e = ALIGNED_DIRECTION if direction is None else np.asarray(direction, dtype=float)
@@ -194,8 +197,9 @@ def aligned_network(a: float, b: float, lam: float, direction: np.ndarray | None
     return a * e, b * e, lam * np.outer(e, e)
 
 
-def aligned_flow(p: float, lam: float, c_star: Number, kappa: Number = 1.0,
-                 direction: np.ndarray | None = None) -> np.ndarray:
+def aligned_flow(
+    p: float, lam: float, c_star: Number, kappa: Number = 1.0, direction: np.ndarray | None = None
+) -> np.ndarray:
     """(dp/dt, dlambda/dt) of the full gradient flow at the balanced aligned network a = b = sqrt(p) (eq-outlier-ode
     is its closed form): from the exact gradients, dp/dt = sqrt(p) e^T (-dL/du - dL/dv) and dlambda/dt =
     -e^T (dL/dW) e, the projections of the flow on the manifold's coordinates."""
@@ -214,8 +218,19 @@ def conserved_matrix(u, v, W) -> np.ndarray:
     return np.outer(u, u) - np.outer(v, v) + W @ W.T - W.T @ W
 
 
-def gradient_descent(u, v, W, c_star: Number, *, lr: float, steps: int, kappa: Number = 1.0,
-                     omega: Number = 0.0, record_every: int = 1, train: str = "uvW") -> dict[str, np.ndarray]:
+def gradient_descent(
+    u,
+    v,
+    W,
+    c_star: Number,
+    *,
+    lr: float,
+    steps: int,
+    kappa: Number = 1.0,
+    omega: Number = 0.0,
+    record_every: int = 1,
+    train: str = "uvW",
+) -> dict[str, np.ndarray]:
     """Full-batch gradient descent on the population loss; time t = lr * step (gradient-flow time).
 
     ``train`` names the parameters that move (a subset of "uvW"). Records, every ``record_every`` steps and at the
@@ -224,8 +239,9 @@ def gradient_descent(u, v, W, c_star: Number, *, lr: float, steps: int, kappa: N
     (eq-stiffness) of the slowest mode.
     """
     if not lr > 0 or isinstance(steps, bool) or not isinstance(steps, int) or steps < 0 or record_every < 1:
-        raise ValueError(f"need lr > 0, an integer steps >= 0 and record_every >= 1; got {lr!r}, {steps!r}, "
-                         f"{record_every!r}")
+        raise ValueError(
+            f"need lr > 0, an integer steps >= 0 and record_every >= 1; got {lr!r}, {steps!r}, {record_every!r}"
+        )
     if not train or set(train) - set("uvW"):
         raise ValueError(f"train must be a non-empty subset of 'uvW'; got {train!r}")
     c, k, w = target_modes(c_star, kappa, omega)
@@ -245,18 +261,29 @@ def _descend(u, v, W, modes: Modes, lr: float, steps: int, record_every: int, tr
         except ValueError as err:
             if step == 0:
                 raise
-            raise ValueError(f"gradient step {step} made W unstable ({err}); use a smaller lr (stiffness bound "
-                             f"~ 8 c^3 / kappa^2 = {bound:.2e})") from None
+            raise ValueError(
+                f"gradient step {step} made W unstable ({err}); use a smaller lr (stiffness bound "
+                f"~ 8 c^3 / kappa^2 = {bound:.2e})"
+            ) from None
         if step % record_every == 0 or step == steps:
-            for key, value in (("time", lr * step), ("loss", loss), ("eigenvalues", eigs), ("uv", u @ v),
-                               ("u_norm", np.linalg.norm(u)), ("v_norm", np.linalg.norm(v)),
-                               ("drift", np.abs(conserved_matrix(u, v, W) - C0).max())):
+            for key, value in (
+                ("time", lr * step),
+                ("loss", loss),
+                ("eigenvalues", eigs),
+                ("uv", u @ v),
+                ("u_norm", np.linalg.norm(u)),
+                ("v_norm", np.linalg.norm(v)),
+                ("drift", np.abs(conserved_matrix(u, v, W) - C0).max()),
+            ):
                 rec[key].append(value)
         if step == steps:
             break
         gu, gv, gW = grads
-        u, v, W = (u - lr * gu if "u" in train else u, v - lr * gv if "v" in train else v,
-                   W - lr * gW if "W" in train else W)
+        u, v, W = (
+            u - lr * gu if "u" in train else u,
+            v - lr * gv if "v" in train else v,
+            W - lr * gW if "W" in train else W,
+        )
         if not (np.all(np.isfinite(u)) and np.all(np.isfinite(v)) and np.all(np.isfinite(W))):
             raise ValueError(f"gradient step {step + 1} overflowed; use a smaller lr (stiffness bound ~ {bound:.2e})")
     out = {key: np.asarray(val) for key, val in rec.items()}
@@ -264,8 +291,9 @@ def _descend(u, v, W, modes: Modes, lr: float, steps: int, record_every: int, tr
     return out
 
 
-def readout_flow(u, W, c_star: Number, times: Sequence[float], kappa: Number = 1.0,
-                 omega: Number = 0.0) -> dict[str, np.ndarray]:
+def readout_flow(
+    u, W, c_star: Number, times: Sequence[float], kappa: Number = 1.0, omega: Number = 0.0
+) -> dict[str, np.ndarray]:
     """Exact read-out-only gradient flow from v = 0 with u and W frozen (the lazy/kernel picture, eq-readout-flow):
 
     dv/dt = -(Sigma v - b), b = sum_k kappa_k Re R_k u, so v(t) = Q [(1 - e^{-Lambda t}) / Lambda] Q^T b with
@@ -283,9 +311,10 @@ def readout_flow(u, W, c_star: Number, times: Sequence[float], kappa: Number = 1
     lam = np.clip(lam, 0.0, None)
     beta = vecs.T @ b
     # (1 - e^{-lam t}) / lam, = t where lam = 0
-    gain = np.where(lam[None, :] > 0, -np.expm1(-np.outer(times, lam)) / np.where(lam > 0, lam, 1.0)[None, :],
-                    times[:, None])
-    coef = gain * beta[None, :]                                 # v(t) in the eigenbasis of Sigma
+    gain = np.where(
+        lam[None, :] > 0, -np.expm1(-np.outer(times, lam)) / np.where(lam > 0, lam, 1.0)[None, :], times[:, None]
+    )
+    coef = gain * beta[None, :]  # v(t) in the eigenbasis of Sigma
     loss = 0.5 * (np.sum(lam * coef**2, axis=1) - 2 * coef @ beta + target_norm(c, k, w))
     return {"time": times, "loss": loss, "v_norm2": np.sum(coef**2, axis=1)}
 
@@ -296,7 +325,7 @@ def residue(u, v, W, index: int | None = None) -> complex:
     u, v, W = _as_network(u, v, W)
     eigs, R = np.linalg.eig(W)
     i = int(np.argmax(eigs.real)) if index is None else index
-    L = np.linalg.inv(R)                                        # rows: left eigenvectors with L R = I
+    L = np.linalg.inv(R)  # rows: left eigenvectors with L R = I
     return complex((v @ R[:, i]) * (L[i] @ u))
 
 
@@ -309,8 +338,9 @@ def time_to_fraction(time: np.ndarray, loss: np.ndarray, fraction: float = 0.5) 
     level = fraction * loss[0]
     hit = np.flatnonzero(loss <= level)
     if hit.size == 0:
-        raise ValueError(f"the loss never fell to {fraction} of its initial value (min {loss.min() / loss[0]:.3g}); "
-                         "train longer")
+        raise ValueError(
+            f"the loss never fell to {fraction} of its initial value (min {loss.min() / loss[0]:.3g}); train longer"
+        )
     i = int(hit[0])
     if i == 0:
         return float(time[0])

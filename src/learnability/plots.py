@@ -10,8 +10,14 @@ import torch
 from matplotlib.axes import Axes
 
 STYLE = {
-    "figure.figsize": (6.4, 3.6), "figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
-    "axes.spines.top": False, "axes.spines.right": False, "font.size": 10, "legend.frameon": False,
+    "figure.figsize": (6.4, 3.6),
+    "figure.dpi": 110,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "font.size": 10,
+    "legend.frameon": False,
 }
 plt.rcParams.update(STYLE)
 
@@ -26,8 +32,14 @@ def _numpy(values) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-def ccdf(samples: Mapping[str, object], *, xlabel: str, ax: Axes | None = None, logx: bool = True,
-         styles: Mapping[str, Mapping[str, object]] | None = None) -> Axes:
+def ccdf(
+    samples: Mapping[str, object],
+    *,
+    xlabel: str,
+    ax: Axes | None = None,
+    logx: bool = True,
+    styles: Mapping[str, Mapping[str, object]] | None = None,
+) -> Axes:
     """Empirical complementary CDFs P(X > x), one curve per named sample (log-log axes by default).
 
     ``styles`` maps a sample's name to keyword arguments of ``Axes.step`` (colour, linestyle, ...).
@@ -74,8 +86,16 @@ def matrices(panels: Mapping[str, object], *, cmap: str = "RdBu_r", width: float
     return axes[0]
 
 
-def curves(x: Sequence[float], ys: Mapping[str, object], *, xlabel: str, ylabel: str, ax: Axes | None = None,
-           logy: bool = False, styles: Mapping[str, str] | None = None) -> Axes:
+def curves(
+    x: Sequence[float],
+    ys: Mapping[str, object],
+    *,
+    xlabel: str,
+    ylabel: str,
+    ax: Axes | None = None,
+    logy: bool = False,
+    styles: Mapping[str, str] | None = None,
+) -> Axes:
     """Several curves over one x axis (theory as dashed lines by passing styles={name: '--'})."""
     ax = _axes(ax)
     for name, y in ys.items():
@@ -88,9 +108,20 @@ def curves(x: Sequence[float], ys: Mapping[str, object], *, xlabel: str, ylabel:
     return ax
 
 
-def heatmap(values, *, x: Sequence[float], y: Sequence[float], xlabel: str, ylabel: str, ax: Axes | None = None,
-            log: bool = True, cmap: str = "viridis", colorbar: str = "", symmetric: float | None = None,
-            categorical_x: bool = False) -> Axes:
+def heatmap(
+    values,
+    *,
+    x: Sequence[float],
+    y: Sequence[float],
+    xlabel: str,
+    ylabel: str,
+    ax: Axes | None = None,
+    log: bool = True,
+    cmap: str = "viridis",
+    colorbar: str = "",
+    symmetric: float | None = None,
+    categorical_x: bool = False,
+) -> Axes:
     """Image of values[i, j] over y[i] (rows) and x[j] (columns); log10 colour scale by default. ``symmetric``: a
     linear scale on [-symmetric, symmetric] (for signed values with a diverging ``cmap``); ``categorical_x``: one
     equal-width column per x value, labelled by it (for unevenly spaced x)."""
@@ -112,15 +143,27 @@ def heatmap(values, *, x: Sequence[float], y: Sequence[float], xlabel: str, ylab
     return ax
 
 
-def spectrum(spectra: Mapping[str, object], *, radius: float | None = None, ax: Axes | None = None,
-             marks: Mapping[str, complex] | None = None) -> Axes:
+def spectrum(
+    spectra: Mapping[str, object],
+    *,
+    radius: float | None = None,
+    ax: Axes | None = None,
+    marks: Mapping[str, complex] | None = None,
+) -> Axes:
     """Eigenvalues in the complex plane, one marker set per named spectrum; ``radius`` draws the bulk disk
     |z| = radius, ``marks`` named target points (crosses), and the stability edge Re z = 1 is dotted."""
     ax = _axes(ax)
     for (name, eigs), marker in zip(spectra.items(), ("o", ".", "s", "^")):
         z = np.asarray(eigs, dtype=complex).ravel()
-        ax.plot(z.real, z.imag, marker, ms=4 if marker == "o" else 6, alpha=0.7, label=name,
-                fillstyle="none" if marker == "o" else "full")
+        ax.plot(
+            z.real,
+            z.imag,
+            marker,
+            ms=4 if marker == "o" else 6,
+            alpha=0.7,
+            label=name,
+            fillstyle="none" if marker == "o" else "full",
+        )
     if radius:
         theta = np.linspace(0, 2 * np.pi, 200)
         ax.plot(radius * np.cos(theta), radius * np.sin(theta), "k--", lw=0.8, label=rf"bulk $|z|={radius:g}$")
@@ -134,8 +177,9 @@ def spectrum(spectra: Mapping[str, object], *, radius: float | None = None, ax: 
     return ax
 
 
-def eigenvalue_paths(time, eigenvalues, *, ax: Axes | None = None, top: int | None = None,
-                     cmap: str = "viridis") -> Axes:
+def eigenvalue_paths(
+    time, eigenvalues, *, ax: Axes | None = None, top: int | None = None, cmap: str = "viridis"
+) -> Axes:
     """Eigenvalues recorded over training (eigenvalues[i] at time[i]) as points coloured by time; ``top`` keeps
     the ``top`` eigenvalues of largest modulus at each record (the outliers)."""
     ax = _axes(ax)
@@ -194,10 +238,17 @@ def finite_sigma(runs: Sequence[Mapping], *, shown: Sequence[float], boundary: f
     left.legend(fontsize=8)
     sigmas = sorted({r["sigma"] for r in runs})
     for j, (key, marker) in enumerate((("t50", "o"), ("t10", "s"))):
-        right.plot([r["sigma"] for r in runs], [r[key]["gd"] for r in runs], f"C{j}{marker}", fillstyle="none",
-                   label=f"GD, {key}")
-        mean = {model: [np.mean([r[key][model] for r in runs if r["sigma"] == s]) for s in sigmas]
-                for model in ("theory", "ode")}
+        right.plot(
+            [r["sigma"] for r in runs],
+            [r[key]["gd"] for r in runs],
+            f"C{j}{marker}",
+            fillstyle="none",
+            label=f"GD, {key}",
+        )
+        mean = {
+            model: [np.mean([r[key][model] for r in runs if r["sigma"] == s]) for s in sigmas]
+            for model in ("theory", "ode")
+        }
         right.plot(sigmas, mean["theory"], f"C{j}-", label=f"theory, {key}")
         right.plot(sigmas, mean["ode"], f"C{j}--", lw=1)
     right.axvline(boundary, color="0.6", lw=1)

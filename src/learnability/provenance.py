@@ -22,10 +22,16 @@ def _git_commit() -> str:
     """The checkout's commit (with ``+dirty`` for uncommitted changes), or "not a git checkout"."""
     root = Path(__file__).resolve().parents[2]
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "not a git checkout"
     return commit + ("+dirty" if dirty else "")
@@ -34,20 +40,26 @@ def _git_commit() -> str:
 def environment() -> list[dict[str, str]]:
     """Rows (item, value) describing the running environment: Python, platform, CPU threads, package versions,
     the book's commit and the hash of the package source that keys the result cache."""
-    rows = [("python", platform.python_version()), ("platform", platform.platform()),
-            ("CPU cores / torch threads", f"{os.cpu_count()} / {torch.get_num_threads()}"),
-            ("CUDA", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available")]
+    rows = [
+        ("python", platform.python_version()),
+        ("platform", platform.platform()),
+        ("CPU cores / torch threads", f"{os.cpu_count()} / {torch.get_num_threads()}"),
+        ("CUDA", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available"),
+    ]
     for name in PACKAGES:
         try:
             rows.append((name, importlib.metadata.version(name)))
         except importlib.metadata.PackageNotFoundError:
             rows.append((name, "not installed"))
-    rows += [("learnability", importlib.metadata.version("learnability")), ("git commit", _git_commit()),
-             ("package source hash", source_hash()[:12])]
+    rows += [
+        ("learnability", importlib.metadata.version("learnability")),
+        ("git commit", _git_commit()),
+        ("package source hash", source_hash()[:12]),
+    ]
     return [{"item": k, "value": v} for k, v in rows]
 
 
-SCALES = ("book", "medium", "full")     # presets an experiment's Config may define (medium: window_pipeline only)
+SCALES = ("book", "medium", "full")  # presets an experiment's Config may define (medium: window_pipeline only)
 NO_PRESET = "-"
 
 

@@ -22,7 +22,6 @@ from scipy.optimize import brentq, minimize_scalar
 from scipy.special import logsumexp
 
 from .integrator_theory import shifted_singular_density
-
 from .linear_dynamics import Number, loss_and_gradients, target_modes, target_norm, target_transfer
 
 
@@ -47,8 +46,16 @@ def _integrate(rhs, y0, t_max: float, n_points: int, what: str):
     return sol.t, sol.y
 
 
-def outlier_ode(p0: float, lambda0: float, c_star: Number, t_max: float, *, kappa: Number = 1.0,
-                omega: Number = 0.0, n_points: int = 200) -> dict[str, np.ndarray]:
+def outlier_ode(
+    p0: float,
+    lambda0: float,
+    c_star: Number,
+    t_max: float,
+    *,
+    kappa: Number = 1.0,
+    omega: Number = 0.0,
+    n_points: int = 200,
+) -> dict[str, np.ndarray]:
     """The 2-D outlier ODE (eq-outlier-ode) for any target with Laplace transform F*, d = 1 - lambda:
 
     dp/dt = 2 p [F*(d) - p / (2 d)],   dlambda/dt = -p^2 / (4 d^2) - p F*'(d),
@@ -58,16 +65,19 @@ def outlier_ode(p0: float, lambda0: float, c_star: Number, t_max: float, *, kapp
     """
     modes = target_modes(c_star, kappa, omega)
     if not p0 > 0 or not lambda0 < 1 or not t_max > 0 or n_points < 2:
-        raise ValueError(f"need p0 > 0, lambda0 < 1, t_max > 0 and n_points >= 2; got {p0!r}, {lambda0!r}, "
-                         f"{t_max!r}, {n_points!r}")
+        raise ValueError(
+            f"need p0 > 0, lambda0 < 1, t_max > 0 and n_points >= 2; got {p0!r}, {lambda0!r}, {t_max!r}, {n_points!r}"
+        )
 
     def rhs(_, y):
         p, lam = y
         d = 1.0 - lam
         if not d > 0:
             raise ValueError(f"lambda = {lam:.6f} reached the stability edge 1")
-        return [2 * p * (target_transfer(d, *modes) - p / (2 * d)),
-                -(p**2) / (4 * d**2) - p * target_transfer(d, *modes, derivative=True)]
+        return [
+            2 * p * (target_transfer(d, *modes) - p / (2 * d)),
+            -(p**2) / (4 * d**2) - p * target_transfer(d, *modes, derivative=True),
+        ]
 
     t, (p, lam) = _integrate(rhs, [p0, lambda0], t_max, n_points, "outlier ODE")
     d = 1.0 - lam
@@ -82,8 +92,9 @@ def _leaky_mode(c_star: float, kappa: float) -> tuple[float, float]:
     return float(c[0]), float(k[0])
 
 
-def log_linear_phase(times, p0: float, c_star: float, sigma: float, *, kappa: float = 1.0,
-                     nodes: int = 400) -> np.ndarray:
+def log_linear_phase(
+    times, p0: float, c_star: float, sigma: float, *, kappa: float = 1.0, nodes: int = 400
+) -> np.ndarray:
     """ln P_sigma(t) of the plateau's linear phase (eq-linear-phase): each singular pair of R = ((1 + c) I - W0)^{-1}
     grows as e^{kappa s t} (:func:`learnability.integrator_theory.linear_phase_mode`), and a random small
     initialisation puts equal weight on every pair, so the residue-like growth is
@@ -95,8 +106,10 @@ def log_linear_phase(times, p0: float, c_star: float, sigma: float, *, kappa: fl
     c, k = _leaky_mode(c_star, kappa)
     times = np.asarray(times, dtype=float)
     if not p0 > 0 or not 0 <= sigma < 1 + c or np.any(times < 0):
-        raise ValueError(f"need p0 > 0, 0 <= sigma < 1 + c_star (the point 1 + c outside the bulk) and times >= 0; "
-                         f"got {p0!r}, {sigma!r}")
+        raise ValueError(
+            f"need p0 > 0, 0 <= sigma < 1 + c_star (the point 1 + c outside the bulk) and times >= 0; "
+            f"got {p0!r}, {sigma!r}"
+        )
     if sigma == 0:
         return np.log(p0) + 2 * k * times / (1 + c)
     w_nodes, weights = shifted_singular_density((1 + c) / sigma, nodes)
@@ -116,8 +129,9 @@ def escape_time_sigma(p0: float, c_star: float, sigma: float, *, kappa: float = 
     return float(brentq(lambda t: log_linear_phase(t, p0, c, sigma, kappa=k) - np.log(k), 0.0, t_zero))
 
 
-def finite_sigma_loss(p0: float, c_star: float, sigma: float, t_max: float, *, kappa: float = 1.0,
-                      n_points: int = 200) -> dict[str, np.ndarray]:
+def finite_sigma_loss(
+    p0: float, c_star: float, sigma: float, t_max: float, *, kappa: float = 1.0, n_points: int = 200
+) -> dict[str, np.ndarray]:
     """The loss curve at bulk radius sigma (eq-escape-sigma): once the outlier exists the aligned dynamics do not see
     the bulk (eq-outlier-birth: an outlier at theta for any sigma < |theta|), so the curve is the outlier ODE's
     (:func:`outlier_ode` from p0, lambda = 0) shifted earlier by the escape time the bulk gains,
@@ -140,8 +154,7 @@ def best_single_pole(c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *
     grid = np.geomspace(1e-4, d_max, 20001)
     i = int(np.argmax(gain(grid)))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
-    d = float(minimize_scalar(lambda x: -gain(x), bounds=(lo, hi), method="bounded",
-                              options={"xatol": 1e-12}).x)
+    d = float(minimize_scalar(lambda x: -gain(x), bounds=(lo, hi), method="bounded", options={"xatol": 1e-12}).x)
     F = float(target_transfer(d, *modes))
     return {"d": d, "lambda": 1.0 - d, "p": 2 * d * F, "loss": 0.5 * (target_norm(*modes) - 2 * d * F**2)}
 
@@ -149,8 +162,7 @@ def best_single_pole(c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *
 def pair_network(x: float, y: float, alpha: float, beta: float, gamma: float):
     """(u, v, W) in the basis (e+, e-) of the plane S: u = (x, y), v = (x, -y), W = [[alpha + gamma, -beta],
     [beta, alpha - gamma]] (eq-pair-manifold)."""
-    return (np.array([x, y]), np.array([x, -y]),
-            np.array([[alpha + gamma, -beta], [beta, alpha - gamma]]))
+    return (np.array([x, y]), np.array([x, -y]), np.array([[alpha + gamma, -beta], [beta, alpha - gamma]]))
 
 
 def pair_loss_and_gradient(q, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0):
@@ -168,17 +180,32 @@ def pair_eigenvalues(alpha, beta, gamma) -> np.ndarray:
     return np.stack([alpha + root, alpha - root], axis=-1)
 
 
-def pair_ode(x0: float, y0: float, c_star: Number, t_max: float, *, kappa: Number = 1.0, omega: Number = 0.0,
-             alpha0: float = 0.0, beta0: float = 0.0, gamma0: float = 0.0,
-             n_points: int = 400) -> dict[str, np.ndarray]:
+def pair_ode(
+    x0: float,
+    y0: float,
+    c_star: Number,
+    t_max: float,
+    *,
+    kappa: Number = 1.0,
+    omega: Number = 0.0,
+    alpha0: float = 0.0,
+    beta0: float = 0.0,
+    gamma0: float = 0.0,
+    n_points: int = 400,
+) -> dict[str, np.ndarray]:
     """Gradient flow on the pair manifold, dq/dt = -1/2 dL/dq for q = (x, y, alpha, beta, gamma) (eq-pair-flow; the
     1/2 is the induced metric: each coordinate direction has squared norm 2). Returns time, the five variables,
     loss, the two eigenvalues of W|_S and the conserved quantity x y + 2 beta gamma (eq-pair-conservation)."""
     modes = target_modes(c_star, kappa, omega)
     if not t_max > 0 or n_points < 2:
         raise ValueError(f"need t_max > 0 and n_points >= 2; got {t_max!r}, {n_points!r}")
-    t, Y = _integrate(lambda _, q: -0.5 * pair_loss_and_gradient(q, *modes)[1],
-                      [x0, y0, alpha0, beta0, gamma0], t_max, n_points, "pair system")
+    t, Y = _integrate(
+        lambda _, q: -0.5 * pair_loss_and_gradient(q, *modes)[1],
+        [x0, y0, alpha0, beta0, gamma0],
+        t_max,
+        n_points,
+        "pair system",
+    )
     out = dict(zip(("x", "y", "alpha", "beta", "gamma"), Y))
     out["time"] = t
     out["loss"] = np.array([pair_loss_and_gradient(q, *modes)[0] for q in Y.T])

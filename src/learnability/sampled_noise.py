@@ -23,16 +23,18 @@ def _tensors(u, v, W, dtype=torch.float64) -> tuple[Tensor, Tensor, Tensor, floa
     """(u, v, W) as tensors (arrays are converted to ``dtype``) and the stability gap 1 - max Re eig(W) > 0."""
     u, v, W = (x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x), dtype=dtype) for x in (u, v, W))
     if u.dim() != 1 or v.shape != u.shape or W.shape != (u.numel(), u.numel()):
-        raise ValueError(f"need u, v of shape (N,) and W of shape (N, N); got {tuple(u.shape)}, {tuple(v.shape)}, "
-                         f"{tuple(W.shape)}")
+        raise ValueError(
+            f"need u, v of shape (N,) and W of shape (N, N); got {tuple(u.shape)}, {tuple(v.shape)}, {tuple(W.shape)}"
+        )
     top = float(torch.linalg.eigvals(W.detach()).real.max())
     if not top < 1:
         raise ValueError(f"unstable network: max Re eig(W) = {top:.6f} >= 1, the stationary loss is infinite")
     return u, v, W, 1.0 - top
 
 
-def population_loss_torch(u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *,
-                          panels: int = 64, order: int = 16) -> Tensor:
+def population_loss_torch(
+    u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *, panels: int = 64, order: int = 16
+) -> Tensor:
     """eq-population-loss by frequency-domain quadrature (differentiable in u, v, W; float64 recommended).
 
     theta in (0, pi/2) is split into ``panels`` equal panels of ``order`` Gauss-Legendre nodes; w = a tan(theta),
@@ -54,7 +56,7 @@ def population_loss_torch(u, v, W, c_star: Number, kappa: Number = 1.0, omega: N
     q = torch.as_tensor(1j * freq, dtype=torch.complex128 if dtype == torch.float64 else torch.complex64)
     N = u.numel()
     eye = torch.eye(N, dtype=q.dtype)
-    M = (1 + q)[:, None, None] * eye - W.to(q.dtype)                      # (Q, N, N)
+    M = (1 + q)[:, None, None] * eye - W.to(q.dtype)  # (Q, N, N)
     F = torch.linalg.solve(M, u.to(q.dtype).expand(len(freq), N)) @ v.to(q.dtype)
     qs = torch.as_tensor(1j * freq)[:, None] + torch.as_tensor(c)
     Fstar = (torch.as_tensor(k) * qs / (qs**2 + torch.as_tensor(w) ** 2)).sum(-1).to(q.dtype)
@@ -70,8 +72,19 @@ def _target_matrices(c: np.ndarray, w: np.ndarray, dtype) -> Tensor:
     return torch.as_tensor(B, dtype=dtype)
 
 
-def simulate(u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *, batch: int, steps: int,
-             dt: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def simulate(
+    u,
+    v,
+    W,
+    c_star: Number,
+    kappa: Number = 1.0,
+    omega: Number = 0.0,
+    *,
+    batch: int,
+    steps: int,
+    dt: float,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor]:
     """(y, y*) of shape (batch, steps): Euler-Maruyama trials from h = 0 of the network and of the target, both
     driven by the same noise increments sqrt(dt) xi_k (eq-em-loss). Differentiable in u, v, W."""
     c, k, w = target_modes(c_star, kappa, omega)
@@ -81,7 +94,7 @@ def simulate(u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, 
     dtype = u.dtype
     xi = torch.randn(steps, batch, generator=generator, dtype=dtype) * dt**0.5
     step_net = torch.eye(u.numel(), dtype=dtype) + dt * (W - torch.eye(u.numel(), dtype=dtype))
-    step_tgt = torch.eye(2, dtype=dtype) + dt * _target_matrices(c, w, dtype)   # (modes, 2, 2)
+    step_tgt = torch.eye(2, dtype=dtype) + dt * _target_matrices(c, w, dtype)  # (modes, 2, 2)
     kap = torch.as_tensor(k, dtype=dtype)
     h = torch.zeros(batch, u.numel(), dtype=dtype)
     z = torch.zeros(c.size, batch, 2, dtype=dtype)
@@ -95,8 +108,20 @@ def simulate(u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, 
     return torch.stack(ys, 1), torch.stack(ts, 1)
 
 
-def sampled_loss(u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *, batch: int, steps: int,
-                 burn_in: int, dt: float, generator: torch.Generator) -> Tensor:
+def sampled_loss(
+    u,
+    v,
+    W,
+    c_star: Number,
+    kappa: Number = 1.0,
+    omega: Number = 0.0,
+    *,
+    batch: int,
+    steps: int,
+    burn_in: int,
+    dt: float,
+    generator: torch.Generator,
+) -> Tensor:
     """1/2 mean over trials and over steps burn_in..steps-1 of (y - y*)^2 (eq-em-loss)."""
     if not 0 <= burn_in < steps:
         raise ValueError(f"need 0 <= burn_in < steps; got burn_in={burn_in!r}, steps={steps!r}")
@@ -104,8 +129,9 @@ def sampled_loss(u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0
     return 0.5 * ((ynet - ytgt)[:, burn_in:] ** 2).mean()
 
 
-def expected_sampled_loss(u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *, steps: int,
-                          burn_in: int, dt: float) -> float:
+def expected_sampled_loss(
+    u, v, W, c_star: Number, kappa: Number = 1.0, omega: Number = 0.0, *, steps: int, burn_in: int, dt: float
+) -> float:
     """The exact expectation of :func:`sampled_loss`: the error at step n is sum_{j < n+1} sqrt(dt) xi g_j with the
     discrete filter difference g_j = v^T (I + dt A)^j u - sum_k kappa_k e1^T (I + dt B_k)^j e1, so
     E loss = 1/2 mean_{n = burn_in..steps-1} dt sum_{j <= n} g_j^2 (eq-em-loss); it tends to eq-population-loss
@@ -127,22 +153,39 @@ def expected_sampled_loss(u, v, W, c_star: Number, kappa: Number = 1.0, omega: N
     return float(0.5 * partial[burn_in:].mean())
 
 
-def bptt_descent(u, v, W, c_star: Number, *, lr: float, steps: int, kappa: Number = 1.0, omega: Number = 0.0,
-                 batch: int = 64, dt: float = 0.05, trial: float = 20.0, burn_in: float = 10.0,
-                 record_every: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
+def bptt_descent(
+    u,
+    v,
+    W,
+    c_star: Number,
+    *,
+    lr: float,
+    steps: int,
+    kappa: Number = 1.0,
+    omega: Number = 0.0,
+    batch: int = 64,
+    dt: float = 0.05,
+    trial: float = 20.0,
+    burn_in: float = 10.0,
+    record_every: int = 10,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """SGD by backpropagation through Euler-Maruyama trials (``trial`` time units, the first ``burn_in`` of them
     not scored; fresh noise every step). Records time = lr * step, the sampled loss, the exact population loss
     and the eigenvalues of W; raises ``ValueError`` if a step makes W unstable."""
     if not lr > 0 or steps < 0 or record_every < 1 or not 0 <= burn_in < trial:
-        raise ValueError(f"need lr > 0, steps >= 0, record_every >= 1 and 0 <= burn_in < trial; got {lr!r}, "
-                         f"{steps!r}, {record_every!r}, {burn_in!r}, {trial!r}")
+        raise ValueError(
+            f"need lr > 0, steps >= 0, record_every >= 1 and 0 <= burn_in < trial; got {lr!r}, "
+            f"{steps!r}, {record_every!r}, {burn_in!r}, {trial!r}"
+        )
     params = [torch.tensor(np.asarray(x, dtype=float), requires_grad=True) for x in (u, v, W)]
     gen = torch.Generator().manual_seed(seed)
     n_steps, n_burn = int(round(trial / dt)), int(round(burn_in / dt))
     rec: dict[str, list] = {key: [] for key in ("time", "sampled", "loss", "eigenvalues")}
     for step in tqdm(range(steps + 1), desc="BPTT", leave=False, disable=None):
-        loss = sampled_loss(*params, c_star, kappa, omega, batch=batch, steps=n_steps, burn_in=n_burn, dt=dt,
-                            generator=gen)
+        loss = sampled_loss(
+            *params, c_star, kappa, omega, batch=batch, steps=n_steps, burn_in=n_burn, dt=dt, generator=gen
+        )
         if step % record_every == 0 or step == steps:
             arrays = [p.detach().numpy() for p in params]
             rec["time"].append(lr * step)
@@ -161,4 +204,3 @@ def bptt_descent(u, v, W, c_star: Number, *, lr: float, steps: int, kappa: Numbe
     out = {key: np.asarray(val) for key, val in rec.items()}
     out.update(u=params[0].detach().numpy(), v=params[1].detach().numpy(), W=params[2].detach().numpy())
     return out
-

@@ -22,14 +22,23 @@ _TABLE_FILE = "mcculloch_symmetric.json"
 
 
 def _check_alpha(alpha: float, low_open: float = 0.0) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) \
-            or not low_open < alpha <= 2:
+    if (
+        isinstance(alpha, bool)
+        or not isinstance(alpha, (int, float))
+        or not math.isfinite(alpha)
+        or not low_open < alpha <= 2
+    ):
         raise ValueError(f"alpha (stability index) must lie in ({low_open:g}, 2]; got {alpha!r}")
     return float(alpha)
 
 
-def sample_sas(alpha: float, size: int | tuple[int, ...], scale: float = 1.0,
-               generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64) -> Tensor:
+def sample_sas(
+    alpha: float,
+    size: int | tuple[int, ...],
+    scale: float = 1.0,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor:
     """Symmetric alpha-stable samples by the Chambers-Mallows-Stuck method (eq-cms):
 
     X = scale * sin(alpha V) / cos(V)^(1/alpha) * (cos((1 - alpha) V) / E)^((1 - alpha)/alpha),
@@ -56,21 +65,26 @@ def sample_sas(alpha: float, size: int | tuple[int, ...], scale: float = 1.0,
     return out.mul_(scale)
 
 
-def sas_means(alpha: float, n: int, reps: int, *, generator: torch.Generator | None = None,
-              chunk: int = 4_000_000) -> np.ndarray:
+def sas_means(
+    alpha: float, n: int, reps: int, *, generator: torch.Generator | None = None, chunk: int = 4_000_000
+) -> np.ndarray:
     """``reps`` independent means of ``n`` iid SaS(alpha, scale 1) samples, drawn ``chunk`` samples at a time."""
     for name, v in (("n", n), ("reps", reps), ("chunk", chunk)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name} must be a positive integer; got {v!r}")
     n, reps = int(n), int(reps)
     per = max(1, int(chunk) // n)
-    return torch.cat([sample_sas(alpha, (min(per, reps - s), n), generator=generator).mean(1)
-                      for s in range(0, reps, per)]).numpy()
+    return torch.cat(
+        [sample_sas(alpha, (min(per, reps - s), n), generator=generator).mean(1) for s in range(0, reps, per)]
+    ).numpy()
 
 
 def _as_samples(samples, method: str) -> np.ndarray:
-    x = torch.as_tensor(samples).detach().cpu().double().reshape(-1).numpy() if isinstance(samples, Tensor) \
+    x = (
+        torch.as_tensor(samples).detach().cpu().double().reshape(-1).numpy()
+        if isinstance(samples, Tensor)
         else np.asarray(samples, dtype=float).reshape(-1)
+    )
     if not np.all(np.isfinite(x)):
         raise ValueError("samples contain NaN or inf; stable samples are finite")
     if x.size < MIN_SAMPLES[method]:
@@ -130,7 +144,7 @@ def _ecf_modulus(u: np.ndarray, z: np.ndarray, chunk: int = 1 << 16) -> np.ndarr
     c = torch.zeros(ut.shape[0], dtype=torch.float64)
     s = torch.zeros_like(c)
     for start in range(0, zt.numel(), chunk):
-        arg = ut * zt[start:start + chunk]
+        arg = ut * zt[start : start + chunk]
         c += torch.cos(arg).sum(1)
         s += torch.sin(arg).sum(1)
     return (torch.hypot(c, s) / zt.numel()).numpy()
@@ -184,6 +198,7 @@ def compute_mcculloch_table(alphas: np.ndarray | None = None) -> dict[str, list[
 
 
 def concentration_exponent(alpha: float) -> float:
-    """kappa_alpha = alpha / (alpha - 1): the mean of N iid SaS(alpha) is SaS with scale N^(-1/kappa) (eq-mean-scale)."""
+    """kappa_alpha = alpha / (alpha - 1): the mean of N iid SaS(alpha) is SaS with scale N^(-1/kappa)
+    (eq-mean-scale)."""
     alpha = _check_alpha(alpha, low_open=1.0)
     return alpha / (alpha - 1.0)

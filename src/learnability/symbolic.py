@@ -141,13 +141,19 @@ class SymbolicCell:
 
     def parameter_values(self, cell: Cell) -> list[float]:
         """The torch cell's parameter values, flattened in the order of :attr:`symbols` (after x and state)."""
-        if resolve_kind(cell.kind) != self.kind or cell.hidden_size != self.hidden_size \
-                or cell.input_size != self.input_size or cell.layer_norm != self.layer_norm \
-                or cell.use_bias != self.bias:
-            raise ValueError(f"the torch cell ({cell.kind}, n={cell.hidden_size}, m={cell.input_size}, "
-                             f"layer_norm={cell.layer_norm}, bias={cell.use_bias}) does not match this model "
-                             f"({self.kind}, n={self.hidden_size}, m={self.input_size}, "
-                             f"layer_norm={self.layer_norm}, bias={self.bias})")
+        if (
+            resolve_kind(cell.kind) != self.kind
+            or cell.hidden_size != self.hidden_size
+            or cell.input_size != self.input_size
+            or cell.layer_norm != self.layer_norm
+            or cell.use_bias != self.bias
+        ):
+            raise ValueError(
+                f"the torch cell ({cell.kind}, n={cell.hidden_size}, m={cell.input_size}, "
+                f"layer_norm={cell.layer_norm}, bias={cell.use_bias}) does not match this model "
+                f"({self.kind}, n={self.hidden_size}, m={self.input_size}, "
+                f"layer_norm={self.layer_norm}, bias={self.bias})"
+            )
         values: list[float] = []
         for name, sym in self.params.items():
             value = cell.alpha if name == "alpha" else getattr(cell, name)
@@ -163,8 +169,10 @@ class SymbolicCell:
         xs = x_t.detach().double().numpy()
         ss = cell.flatten_state(state).detach().double().numpy()
         if xs.shape != (ss.shape[0], self.input_size) or ss.shape[1] != len(self.state):
-            raise ValueError(f"x_t must be (B, {self.input_size}) and the flat state (B, {len(self.state)}); "
-                             f"got {xs.shape} and {ss.shape}")
+            raise ValueError(
+                f"x_t must be (B, {self.input_size}) and the flat state (B, {len(self.state)}); "
+                f"got {xs.shape} and {ss.shape}"
+            )
         return np.stack([np.asarray(self._jacobian_fn(*x, *s, *params), dtype=float) for x, s in zip(xs, ss)])
 
     # ----- the matrix form ----------------------------------------------------------------------------
@@ -224,8 +232,9 @@ def _expit(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def cell_model(kind: str, hidden_size: int = 2, input_size: int = 1, *, layer_norm: bool = False,
-               bias: bool = True) -> SymbolicCell:
+def cell_model(
+    kind: str, hidden_size: int = 2, input_size: int = 1, *, layer_norm: bool = False, bias: bool = True
+) -> SymbolicCell:
     """SymPy model of one step of ``kind`` (see :func:`learnability.cells.make_cell`) with symbolic parameters.
 
     Small sizes keep the expressions readable: the derivation is the same for every n.
@@ -296,6 +305,7 @@ def _build_family(gate_kind: str):
             g = _sig(affine("_g", h, bias_name="b_g"))
         pieces.update(h=h, phi=phi, g=g, d=phi - h)
         return h, _hadamard(sp.ones(n, 1) - g, h) + _hadamard(g, phi)
+
     return build
 
 
@@ -326,8 +336,14 @@ def _build_lstm(n, x, params, pieces, affine, candidate, bias):
     return sp.Matrix.vstack(h, c), sp.Matrix.vstack(h_new, c_new)
 
 
-_BUILDERS = {"plain": _build_family("plain"), "leaky": _build_family("leaky"), "scalar": _build_family("scalar"),
-             "multi": _build_family("multi"), "gru": _build_gru, "lstm": _build_lstm}
+_BUILDERS = {
+    "plain": _build_family("plain"),
+    "leaky": _build_family("leaky"),
+    "scalar": _build_family("scalar"),
+    "multi": _build_family("multi"),
+    "gru": _build_gru,
+    "lstm": _build_lstm,
+}
 
 
 # ----- the matrix forms the book shows --------------------------------------------------------------------
@@ -370,8 +386,14 @@ def _structure_family(model: SymbolicCell) -> tuple[sp.Expr, dict]:
     R, G = _M(r"\operatorname{diag}(1 - g_t)", n), _M(r"\operatorname{diag}(g_t)", n)
     S, W_g = _M(r"\operatorname{diag}(d_t \odot g_t \odot (1 - g_t))", n), _M("W_g", n)
     g, d = p["g"], p["d"]
-    mapping.update({R: _diag(sp.ones(n, 1) - g), G: _diag(g), W_g: model.params["W_g"],
-                    S: _diag(_hadamard(d, g, sp.ones(n, 1) - g))})
+    mapping.update(
+        {
+            R: _diag(sp.ones(n, 1) - g),
+            G: _diag(g),
+            W_g: model.params["W_g"],
+            S: _diag(_hadamard(d, g, sp.ones(n, 1) - g)),
+        }
+    )
     return R + G * DL * W + S * W_g, mapping
 
 
@@ -385,9 +407,18 @@ def _structure_gru(model: SymbolicCell) -> tuple[sp.Expr, dict]:
     Sz = _M(r"\operatorname{diag}((\tilde h_t - h_{t-1}) \odot z_t \odot (1 - z_t))", n)
     Rr, Sr = _M(r"\operatorname{diag}(r_t)", n), _M(r"\operatorname{diag}(h_{t-1} \odot r_t \odot (1 - r_t))", n)
     W_z, W_h, W_r = _M("W_z", n), _M("W_h", n), _M("W_r", n)
-    mapping.update({R: _diag(one - z), Z: _diag(z), Sz: _diag(_hadamard(cand - h, z, one - z)),
-                    Rr: _diag(r), Sr: _diag(_hadamard(h, r, one - r)),
-                    W_z: model.params["W_z"], W_h: model.params["W_h"], W_r: model.params["W_r"]})
+    mapping.update(
+        {
+            R: _diag(one - z),
+            Z: _diag(z),
+            Sz: _diag(_hadamard(cand - h, z, one - z)),
+            Rr: _diag(r),
+            Sr: _diag(_hadamard(h, r, one - r)),
+            W_z: model.params["W_z"],
+            W_h: model.params["W_h"],
+            W_r: model.params["W_r"],
+        }
+    )
     return R + Sz * W_z + Z * DL * W_h * (Rr + Sr * W_r), mapping
 
 
@@ -407,20 +438,41 @@ def _structure_lstm(model: SymbolicCell) -> tuple[sp.Expr, dict]:
     E = _M(r"\operatorname{diag}(o_t \odot \tanh'(c_t))", n)
     F = _M(r"\operatorname{diag}(f_t)", n)
     W_f, W_i, W_c, W_o = (_M(f"W_{k}", n) for k in "fico")
-    mapping.update({Sf: _diag(_hadamard(c, f, one - f)), Si: _diag(_hadamard(cand, i, one - i)), I_: _diag(i),
-                    So: _diag(_hadamard(tc, o, one - o)), E: _diag(_hadamard(o, dtc)), F: _diag(f),
-                    W_f: model.params["W_f"], W_i: model.params["W_i"], W_c: model.params["W_c"],
-                    W_o: model.params["W_o"]})
+    mapping.update(
+        {
+            Sf: _diag(_hadamard(c, f, one - f)),
+            Si: _diag(_hadamard(cand, i, one - i)),
+            I_: _diag(i),
+            So: _diag(_hadamard(tc, o, one - o)),
+            E: _diag(_hadamard(o, dtc)),
+            F: _diag(f),
+            W_f: model.params["W_f"],
+            W_i: model.params["W_i"],
+            W_c: model.params["W_c"],
+            W_o: model.params["W_o"],
+        }
+    )
     C = Sf * W_f + Si * W_i + I_ * DL * W_c
     return sp.BlockMatrix([[So * W_o + E * C, E * F], [C, F]]), mapping
 
 
-_STRUCTURES = {"plain": _structure_family, "leaky": _structure_family, "scalar": _structure_family,
-               "multi": _structure_family, "gru": _structure_gru, "lstm": _structure_lstm}
+_STRUCTURES = {
+    "plain": _structure_family,
+    "leaky": _structure_family,
+    "scalar": _structure_family,
+    "multi": _structure_family,
+    "gru": _structure_gru,
+    "lstm": _structure_lstm,
+}
 
 
-def jacobian_errors(kinds: tuple[str, ...] = ("plain", "leaky", "scalar", "multi", "gru", "lstm"), *,
-                    layer_norm: bool = False, batch: int = 4, seed: int = 0) -> list[dict]:
+def jacobian_errors(
+    kinds: tuple[str, ...] = ("plain", "leaky", "scalar", "multi", "gru", "lstm"),
+    *,
+    layer_norm: bool = False,
+    batch: int = 4,
+    seed: int = 0,
+) -> list[dict]:
     """Max abs differences between the SymPy-derived, the analytic and the autograd Jacobian, per cell kind.
 
     Float64 cells of hidden size 3 and input size 2, seeded weights, a random state and input (scale 1).
@@ -443,7 +495,12 @@ def jacobian_errors(kinds: tuple[str, ...] = ("plain", "leaky", "scalar", "multi
         state = cell.unflatten_state(torch.randn(batch, cell.state_size, generator=gen, dtype=torch.float64))
         j_sym = torch.from_numpy(model.evaluate_jacobian(cell, x, state))
         j_cell, j_auto = cell.jacobian(x, state).detach(), cell.jacobian_autograd(x, state).detach()
-        rows.append({"kind": kind, "sympy_vs_cell": float((j_sym - j_cell).abs().max()),
-                     "cell_vs_autograd": float((j_cell - j_auto).abs().max()),
-                     "sympy_vs_autograd": float((j_sym - j_auto).abs().max())})
+        rows.append(
+            {
+                "kind": kind,
+                "sympy_vs_cell": float((j_sym - j_cell).abs().max()),
+                "cell_vs_autograd": float((j_cell - j_auto).abs().max()),
+                "sympy_vs_autograd": float((j_sym - j_auto).abs().max()),
+            }
+        )
     return rows

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 
-def markdown(rows: Sequence[Mapping[str, object]], columns: Mapping[str, str] | None = None,
-             formats: Mapping[str, str] | None = None) -> str:
+def markdown(
+    rows: Sequence[Mapping[str, object]],
+    columns: Mapping[str, str] | None = None,
+    formats: Mapping[str, str] | None = None,
+) -> str:
     """A Markdown table of ``rows``; ``columns`` maps keys to headers (default: all keys of the first row),
     ``formats`` maps keys to format specs such as ``".1e"``."""
     if not rows:

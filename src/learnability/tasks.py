@@ -20,6 +20,7 @@ def _task(name: str) -> Callable[[Task], Task]:
     def register(fn: Task) -> Task:
         _TASKS[name] = fn
         return fn
+
     return register
 
 
@@ -28,8 +29,14 @@ def names() -> tuple[str, ...]:
     return tuple(_TASKS)
 
 
-def make_batch(name: str, batch: int, T: int, input_size: int, generator: torch.Generator | None = None,
-               dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor, Tensor]:
+def make_batch(
+    name: str,
+    batch: int,
+    T: int,
+    input_size: int,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[Tensor, Tensor, Tensor]:
     """One batch of task ``name``: (x (B, T, m), y (B, T, k), mask (B, T))."""
     if name not in _TASKS:
         raise ValueError(f"unknown task {name!r}; available: {sorted(_TASKS)}")
@@ -85,13 +92,13 @@ def copy(B: int, T: int, m: int, gen, length: int = 5) -> tuple[Tensor, Tensor, 
     symbols = torch.randint(0, k, (B, length), generator=gen)
     x = torch.zeros(B, T, m)
     x[torch.arange(B).unsqueeze(1), torch.arange(length), symbols] = 1
-    x[:, length:, m - 2] = 1                   # blank channel
+    x[:, length:, m - 2] = 1  # blank channel
     x[:, T - length - 1, m - 2] = 0
-    x[:, T - length - 1, m - 1] = 1            # delimiter
+    x[:, T - length - 1, m - 1] = 1  # delimiter
     y = torch.zeros(B, T, k)
     y[torch.arange(B).unsqueeze(1), torch.arange(T - length, T), symbols] = 1
     mask = torch.zeros(B, T)
-    mask[:, T - length:] = 1
+    mask[:, T - length :] = 1
     return x, y, mask
 
 
@@ -131,7 +138,7 @@ def narma10(B: int, T: int, m: int, gen) -> tuple[Tensor, Tensor, Tensor]:
     u = 0.5 * torch.rand(B, T, generator=gen)
     y = torch.zeros(B, T + 1)
     for t in range(T):
-        past = y[:, max(0, t - 9): t + 1].sum(1)
+        past = y[:, max(0, t - 9) : t + 1].sum(1)
         u_lag = u[:, t - 9] if t >= 9 else torch.zeros(B)
         y[:, t + 1] = 0.3 * y[:, t] + 0.05 * y[:, t] * past + 1.5 * u_lag * u[:, t] + 0.1
     x = torch.zeros(B, T, m)

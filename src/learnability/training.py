@@ -30,7 +30,7 @@ class SequenceModel(nn.Module):
         self.readout = nn.Linear(cell.hidden_size, output_size, dtype=cell.dtype)
         if seed is not None:
             gen = torch.Generator().manual_seed(seed + 1)
-            k = cell.hidden_size ** -0.5
+            k = cell.hidden_size**-0.5
             with torch.no_grad():
                 self.readout.weight.uniform_(-k, k, generator=gen)
                 self.readout.bias.uniform_(-k, k, generator=gen)
@@ -67,8 +67,9 @@ def training_forward(model: SequenceModel, xs: Tensor) -> Tensor:
 def masked_mse(pred: Tensor, y: Tensor, mask: Tensor) -> Tensor:
     """sum_{b,t} mask * ||pred - y||^2 / sum mask."""
     if pred.shape != y.shape or mask.shape != pred.shape[:2]:
-        raise ValueError(f"pred and y must match and mask be (B, T); got {tuple(pred.shape)}, {tuple(y.shape)}, "
-                         f"{tuple(mask.shape)}")
+        raise ValueError(
+            f"pred and y must match and mask be (B, T); got {tuple(pred.shape)}, {tuple(y.shape)}, {tuple(mask.shape)}"
+        )
     return (mask * ((pred - y) ** 2).sum(-1)).sum() / mask.sum()
 
 
@@ -78,9 +79,20 @@ def build_model(kind: str, task: str, input_size: int, hidden_size: int, seed: i
     return SequenceModel(cell, tasks.output_size(task, input_size), seed=seed)
 
 
-def train(model: SequenceModel, task: str, *, steps: int, batch: int, T: int, optimizer: str, lr: float,
-          seed: int, checkpoints: tuple[int, ...] = (), fixed_batch: bool = False,
-          input_jitter: float = 0.0) -> tuple[dict[int, dict], list[float]]:
+def train(
+    model: SequenceModel,
+    task: str,
+    *,
+    steps: int,
+    batch: int,
+    T: int,
+    optimizer: str,
+    lr: float,
+    seed: int,
+    checkpoints: tuple[int, ...] = (),
+    fixed_batch: bool = False,
+    input_jitter: float = 0.0,
+) -> tuple[dict[int, dict], list[float]]:
     """Train in place; return ({step: state_dict copy} at ``checkpoints``, loss per step).
 
     ``fixed_batch=True`` reuses one batch for every step, as the official S2 code effectively does (it creates an
@@ -115,7 +127,8 @@ def train(model: SequenceModel, task: str, *, steps: int, batch: int, T: int, op
 
 def evaluate(model: SequenceModel, task: str, *, batch: int, T: int, seed: int) -> float:
     """Masked MSE of ``model`` on a fresh batch drawn from ``torch.Generator().manual_seed(seed)``."""
-    x, y, mask = tasks.make_batch(task, batch, T, model.cell.input_size, torch.Generator().manual_seed(seed),
-                                  dtype=model.cell.dtype)
+    x, y, mask = tasks.make_batch(
+        task, batch, T, model.cell.input_size, torch.Generator().manual_seed(seed), dtype=model.cell.dtype
+    )
     with torch.no_grad():
         return float(masked_mse(training_forward(model, x), y, mask))

@@ -27,7 +27,7 @@ from torch import Tensor
 from .cells import Cell
 from .tridiagonal import largest_eigenvalues, split, streamed_largest_eigenvalues
 
-BOUND_BLOCK = 64   # matrices per product-and-bounds block in lag_medians (each block's products are used in cache)
+BOUND_BLOCK = 64  # matrices per product-and-bounds block in lag_medians (each block's products are used in cache)
 
 
 def jacobians(cell: Cell, xs: Tensor, state=None) -> Tensor:
@@ -64,7 +64,7 @@ def _lag_products(J: Tensor, max_lag: int, numpy: bool = False) -> Iterator[Tens
     Jt = J.transpose(0, 1).contiguous()
     if numpy:
         Jt = Jt.numpy()
-    P = Jt                                                    # Phi(t, t - 1) = J_t
+    P = Jt  # Phi(t, t - 1) = J_t
     for lag in range(1, max_lag + 1):
         if lag > 1:
             # P holds Phi(t, t - lag + 1); multiply on the right by J_{t-lag+1}, for t = lag..T
@@ -115,7 +115,7 @@ def transport_norms(J: Tensor, max_lag: int | None = None) -> Tensor:
             out[:, lag:, lag] = spectral_norm(P).T
         return out
     threads = torch.get_num_threads()
-    with threadpool_limits(1, user_api="blas"):     # products on this thread, the reductions on the others
+    with threadpool_limits(1, user_api="blas"):  # products on this thread, the reductions on the others
         grams = (P @ P.swapaxes(-1, -2) for P in _lag_products(J, max_lag, numpy=True))
         tops = streamed_largest_eigenvalues(grams, threads, overwrite=True)
     for lag, top in enumerate(tops, start=1):
@@ -129,7 +129,7 @@ def spectral_norm(P: Tensor) -> Tensor:
     Laguerre's iteration (:func:`learnability.tridiagonal.largest_eigenvalues`, float64, on threads), about 1.7 times
     faster per 64 x 64 matrix than a full eigensolver and 3 times faster than ``torch.linalg.matrix_norm(P, ord=2)``
     (an SVD); on CUDA, under autograd or in other dtypes, torch's ``eigvalsh``."""
-    gram = P @ P.mT      # same eigenvalues as P^T P; this layout multiplies faster
+    gram = P @ P.mT  # same eigenvalues as P^T P; this layout multiplies faster
     if not _on_numpy(gram):
         top = torch.linalg.eigvalsh(gram)[..., -1]
     else:
@@ -169,18 +169,18 @@ def norm_bounds(P: np.ndarray, u: np.ndarray, steps: int = 1) -> tuple[np.ndarra
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer; got {steps!r}")
     N, d, m = P.shape
-    with np.errstate(all="ignore"):                                   # non-finite results are handled below
+    with np.errstate(all="ignore"):  # non-finite results are handled below
         trace = np.vecdot(P.reshape(N, d * m), P.reshape(N, d * m))
         v = np.asarray(u, dtype=np.float64)
         for _ in range(steps):
             size = np.sqrt(np.vecdot(v, v))
             restart = ~(np.isfinite(size) & (size > 0))
             u = v / np.where(restart, 1.0, size)[:, None]
-            u[restart] = d ** -0.5
-            w = np.matmul(u[:, None, :], P)[:, 0]                    # P^T u
+            u[restart] = d**-0.5
+            w = np.matmul(u[:, None, :], P)[:, 0]  # P^T u
             rho = np.vecdot(w, w)
-            v = np.matmul(P, w[:, :, None])[:, :, 0]                 # G u
-        scale = np.where(trace > 0, trace, 1.0)                      # |r| <= |G u| <= tr G: r / tr G cannot overflow
+            v = np.matmul(P, w[:, :, None])[:, :, 0]  # G u
+        scale = np.where(trace > 0, trace, 1.0)  # |r| <= |G u| <= tr G: r / tr G cannot overflow
         r = (v - rho[:, None] * u) / scale[:, None]
         residual = scale * np.sqrt(np.vecdot(r, r))
         gamma = trace - rho
@@ -222,23 +222,27 @@ def lag_medians(J: Tensor, max_lag: int, steps: int = 2) -> np.ndarray:
     _check_lag_args(J, max_lag)
     J = J.detach()
     if not _on_numpy(J) or J.dtype != torch.float64:
-        return np.array([float(torch.median(spectral_norm(P))) for P in islice(iter_transport_by_lag(J, max_lag), 1,
-                                                                                     None)])
+        return np.array(
+            [float(torch.median(spectral_norm(P))) for P in islice(iter_transport_by_lag(J, max_lag), 1, None)]
+        )
     B, T, d, _ = J.shape
-    Jt = J.transpose(0, 1).contiguous().numpy().reshape(T * B, d, d)    # flat index i B + b holds J_{i+1} of b
+    Jt = J.transpose(0, 1).contiguous().numpy().reshape(T * B, d, d)  # flat index i B + b holds J_{i+1} of b
     if not np.isfinite(Jt).all():
         raise ValueError("J must be finite (no NaN or inf entries)")
     threads, ranks = torch.get_num_threads(), []
 
     def undecided() -> Iterator[np.ndarray]:
-        P, u = Jt, np.ones(((T + 1) * B, d))      # lag 0: start vectors, index i B + b for end step t = i
+        P, u = Jt, np.ones(((T + 1) * B, d))  # lag 0: start vectors, index i B + b for end step t = i
         with ThreadPoolExecutor(threads) as pool:
             for lag in range(1, max_lag + 1):
-                M = (T - lag + 1) * B                                     # index i B + b: Phi(lag + i, i) of b
+                M = (T - lag + 1) * B  # index i B + b: Phi(lag + i, i) of b
                 new = Jt if lag == 1 else np.empty((M, d, d))
                 bounds = np.empty(M), np.empty(M), np.empty((M, d))
-                list(pool.map(lambda part: _products_and_bounds(part, P, Jt, new, u, bounds, B, steps),
-                              split(M, threads)))
+                list(
+                    pool.map(
+                        lambda part: _products_and_bounds(part, P, Jt, new, u, bounds, B, steps), split(M, threads)
+                    )
+                )
                 P, u = new, bounds[2]
                 idx, rank = median_bracket(*bounds[:2])
                 ranks.append(rank)
@@ -249,8 +253,16 @@ def lag_medians(J: Tensor, max_lag: int, steps: int = 2) -> np.ndarray:
     return np.sqrt(np.maximum([np.partition(top, rank)[rank] for top, rank in zip(tops, ranks)], 0.0))
 
 
-def _products_and_bounds(part: slice, previous: np.ndarray, Jt: np.ndarray, new: np.ndarray, u: np.ndarray,
-                         bounds: tuple[np.ndarray, np.ndarray, np.ndarray], B: int, steps: int) -> None:
+def _products_and_bounds(
+    part: slice,
+    previous: np.ndarray,
+    Jt: np.ndarray,
+    new: np.ndarray,
+    u: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray, np.ndarray],
+    B: int,
+    steps: int,
+) -> None:
     """One worker's share of a lag in :func:`lag_medians`, block by block: new[j] = previous[j + B] Jt[j] (unless
     ``new`` is ``Jt``, lag 1), then :func:`norm_bounds` of new[j] from u[j + B], the iterate of the same end step at
     the previous lag, into the rows j of ``bounds`` (lo, hi, next iterates)."""
@@ -263,8 +275,12 @@ def _products_and_bounds(part: slice, previous: np.ndarray, Jt: np.ndarray, new:
         lo[block], hi[block], start[block] = norm_bounds(new[block], u[shifted], steps)
 
 
-def transport_norms_naive(J: Tensor, max_lag: int | None = None, ends: Iterable[int] | None = None,
-                          norm: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+def transport_norms_naive(
+    J: Tensor,
+    max_lag: int | None = None,
+    ends: Iterable[int] | None = None,
+    norm: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
     """The same as :func:`transport_norms`, one (b, t, k) at a time with its own product chain: the baseline of
     bench/bench_transport.py. ``ends`` restricts the end steps t (others stay NaN); ``norm`` defaults to
     ``torch.linalg.matrix_norm(P, ord=2)``."""
@@ -323,8 +339,8 @@ def bptt_by_lag(cell: Cell, xs: Tensor, deltas: Tensor, state=None) -> dict[str,
 
     for lag, P in enumerate(transport_by_lag(J, T - 1)):
         # cotangent at step k = t - lag for t = lag+1..T: Phi(t, k)^T delta_t, P[:, i] = Phi(lag + i, i)
-        Phi = P[:, 1:]                                            # t = lag+1..T, k = 1..T-lag
-        cot = (Phi.transpose(-1, -2) @ deltas[:, lag:].unsqueeze(-1)).squeeze(-1)   # (B, T-lag, d)
+        Phi = P[:, 1:]  # t = lag+1..T, k = 1..T-lag
+        cot = (Phi.transpose(-1, -2) @ deltas[:, lag:].unsqueeze(-1)).squeeze(-1)  # (B, T-lag, d)
         k_idx = torch.arange(1, T - lag + 1)
         x_k = xs[:, k_idx - 1].reshape(-1, xs.shape[-1])
         s_prev = flat[:, k_idx - 1].reshape(-1, flat.shape[-1])
@@ -354,11 +370,11 @@ def frechet_first_order(A: Tensor, B: Tensor) -> Tensor:
     ordered_product(A)  # validates the shape
     lag, d = A.shape[-3], A.shape[-1]
     eye = torch.eye(d, dtype=A.dtype).expand(*A.shape[:-3], d, d)
-    prefix = [eye]                                   # prefix[m] = A_m ... A_1 (prefix[0] = I)
+    prefix = [eye]  # prefix[m] = A_m ... A_1 (prefix[0] = I)
     for j in range(lag):
         prefix.append(A[..., j, :, :] @ prefix[-1])
     out = torch.zeros_like(eye)
-    suffix = eye                                     # A_l ... A_{m+1}, built from the end
+    suffix = eye  # A_l ... A_{m+1}, built from the end
     for m in range(lag - 1, -1, -1):
         out = out + suffix @ B[..., m, :, :] @ prefix[m]
         suffix = suffix @ A[..., m, :, :]
@@ -387,7 +403,9 @@ def jacobian_split(cell: Cell, xs: Tensor, split: str = "gate", state=None) -> t
     if split not in ("gate", "retention"):
         raise ValueError(f"split must be 'gate' or 'retention'; got {split!r}")
     if not hasattr(cell, "jacobian_terms"):
-        raise ValueError(f"jacobian_split needs a cell of the gated family (plain, leaky, scalar, multi); got {cell.kind!r}")
+        raise ValueError(
+            f"jacobian_split needs a cell of the gated family (plain, leaky, scalar, multi); got {cell.kind!r}"
+        )
     with torch.no_grad():
         flat = cell.states(xs, state)
         terms = [cell.jacobian_terms(xs[:, t], flat[:, t]) for t in range(xs.shape[1])]

@@ -46,8 +46,8 @@ from scipy.linalg import cython_lapack, eigvalsh_tridiagonal
 if TYPE_CHECKING:
     import sympy as sp
 
-MAX_ITER = 100    # Laguerre steps before a matrix falls back to SciPy's bisection (the tests force that path)
-GRAM_BLOCK = 32   # matrices per Gram product on a worker: 32 x 64 x 64 float64 (1 MiB), reduced while in cache
+MAX_ITER = 100  # Laguerre steps before a matrix falls back to SciPy's bisection (the tests force that path)
+GRAM_BLOCK = 32  # matrices per Gram product on a worker: 32 x 64 x 64 float64 (1 MiB), reduced while in cache
 
 
 @cache
@@ -57,7 +57,8 @@ def _dsytrd() -> ctypes._CFuncPtr:
     capsule = cython_lapack.__pyx_capi__["dsytrd"]
     name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
     pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
-        ("PyCapsule_GetPointer", ctypes.pythonapi))
+        ("PyCapsule_GetPointer", ctypes.pythonapi)
+    )
     return ctypes.CFUNCTYPE(None, ctypes.c_char_p, *[ctypes.c_void_p] * 9)(pointer(capsule, name(capsule)))
 
 
@@ -67,14 +68,19 @@ def _reduce_chunk(G: np.ndarray, d: np.ndarray, e: np.ndarray) -> None:
     m, n, _ = G.shape
     n_c, info, lwork = ctypes.c_int(n), ctypes.c_int(0), ctypes.c_int(32 * n)
     tau, work = np.empty(n), np.empty(32 * n)
-    args = [ctypes.byref(n_c), ctypes.byref(n_c), tau.ctypes.data, work.ctypes.data, ctypes.byref(lwork),
-            ctypes.byref(info)]
+    args = [
+        ctypes.byref(n_c),
+        ctypes.byref(n_c),
+        tau.ctypes.data,
+        work.ctypes.data,
+        ctypes.byref(lwork),
+        ctypes.byref(info),
+    ]
     dsytrd = _dsytrd()
     g0, d0, e0 = G.ctypes.data, d.ctypes.data, e.ctypes.data
     for i in range(m):
         # a symmetric C-ordered matrix is its own Fortran-ordered transpose, so "U" reads the C lower triangle
-        dsytrd(b"U", args[0], g0 + i * G.strides[0], args[1], d0 + i * d.strides[0], e0 + i * e.strides[0],
-               *args[2:])
+        dsytrd(b"U", args[0], g0 + i * G.strides[0], args[1], d0 + i * d.strides[0], e0 + i * e.strides[0], *args[2:])
         if info.value:
             raise RuntimeError(f"LAPACK dsytrd failed with info = {info.value}")
 
@@ -118,8 +124,9 @@ def _gram_workspace(P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     """P as C-contiguous float64 (m, n, k), and empty Gram matrices (m, n, n), d (m, n), e (m, n - 1)."""
     P = np.asarray(P)
     if P.ndim < 2 or P.shape[-2] < 1 or not np.issubdtype(P.dtype, np.floating):
-        raise ValueError(f"need a batch of real floating-point matrices (..., n, m) with n >= 1; got {P.dtype} "
-                         f"{P.shape}")
+        raise ValueError(
+            f"need a batch of real floating-point matrices (..., n, m) with n >= 1; got {P.dtype} {P.shape}"
+        )
     n = P.shape[-2]
     flat = np.ascontiguousarray(P.reshape(-1, n, P.shape[-1]), dtype=np.float64)
     return flat, np.empty((len(flat), n, n)), np.empty((len(flat), n)), np.empty((len(flat), n - 1))
@@ -146,8 +153,9 @@ def _finite_tridiagonal(shape: tuple, d: np.ndarray, e: np.ndarray) -> tuple[np.
     return d.reshape(*shape[:-1]), e.reshape(*shape[:-2], shape[-1] - 1)
 
 
-def streamed_largest_eigenvalues(batches: Iterable[np.ndarray], threads: int = 1, overwrite: bool = False,
-                                 in_flight: int = 4, gram: bool = False) -> list[np.ndarray]:
+def streamed_largest_eigenvalues(
+    batches: Iterable[np.ndarray], threads: int = 1, overwrite: bool = False, in_flight: int = 4, gram: bool = False
+) -> list[np.ndarray]:
     """:func:`largest_eigenvalues` of each batch that ``batches`` yields, the reduction (eq-tridiagonal) of one batch
     running on ``threads`` worker threads while the caller's thread produces the next (at most ``in_flight``
     batches wait), then one Laguerre pass (eq-laguerre) over all. The producer should then use one thread itself
@@ -162,15 +170,17 @@ def streamed_largest_eigenvalues(batches: Iterable[np.ndarray], threads: int = 1
             if gram:
                 P, work, d, e = _gram_workspace(batch)
                 shape = np.shape(batch)[:-1] + (work.shape[-1],)
-                tasks = [(_gram_reduce_chunk, (P[part], work[part], d[part], e[part]))
-                         for part in split(len(work), threads)]
+                tasks = [
+                    (_gram_reduce_chunk, (P[part], work[part], d[part], e[part])) for part in split(len(work), threads)
+                ]
             else:
                 work, d, e = _workspace(batch, overwrite)
                 shape = np.shape(batch)
                 tasks = [(_reduce_chunk, chunk) for chunk in _chunks(work, d, e, threads)]
             if shapes and work.shape[-1] != shapes[0][-1]:
-                raise ValueError(f"all batches must hold matrices of one size; got sizes {shapes[0][-1]} and "
-                                 f"{work.shape[-1]}")
+                raise ValueError(
+                    f"all batches must hold matrices of one size; got sizes {shapes[0][-1]} and {work.shape[-1]}"
+                )
             shapes.append(shape)
             outputs.append((d, e))
             pending.append([pool.submit(task, *args) for task, args in tasks])
@@ -203,14 +213,14 @@ def largest_tridiagonal_eigenvalues(d: np.ndarray, e: np.ndarray, threads: int =
         raise ValueError("tridiagonal entries must be finite")
     batch, n = d.shape[:-1], d.shape[-1]
     m = d.size // n
-    d, e = d.reshape(m, n).T, e.reshape(m, n - 1).T                      # (n, m): one row of the recurrence per step
+    d, e = d.reshape(m, n).T, e.reshape(m, n - 1).T  # (n, m): one row of the recurrence per step
     radius = np.abs(d)
     radius[1:] += np.abs(e)
     radius[:-1] += np.abs(e)
-    scale = radius.max(0)                                                 # Gershgorin: >= |lambda| for all eigenvalues
-    top = np.zeros(m)                                                     # the zero matrix has lambda_max = 0
+    scale = radius.max(0)  # Gershgorin: >= |lambda| for all eigenvalues
+    top = np.zeros(m)  # the zero matrix has lambda_max = 0
     live = np.flatnonzero(scale > 0)
-    d, e2 = d[:, live] / scale[live], (e[:, live] / scale[live]) ** 2      # scaled: eigenvalues in [-1, 1]
+    d, e2 = d[:, live] / scale[live], (e[:, live] / scale[live]) ** 2  # scaled: eigenvalues in [-1, 1]
     bounds = np.linspace(0, live.size, max(1, min(threads, live.size // 256)) + 1).astype(int)
     parts = [(d[:, a:b], e2[:, a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
     top[live] = np.concatenate(_map(_laguerre, parts)) * scale[live]
@@ -236,7 +246,7 @@ def symbolic_pivots(n: int = 3) -> tuple[sp.Symbol, sp.Matrix, list[sp.Expr]]:
     """x, the symbolic n x n tridiagonal T (diagonal d1..dn, off-diagonal e1..e(n-1)) and the pivots u_1..u_n of
     x I - T by the recurrence (eq-sturm-pivots), each as one fraction: the SymPy side of the book's and the tests'
     check that prod u_i = det(x I - T)."""
-    import sympy as sp      # here, not at module level: importing SymPy costs ~0.8 s that only this check needs
+    import sympy as sp  # here, not at module level: importing SymPy costs ~0.8 s that only this check needs
 
     _check_positive_int("n", n)
     x = sp.Symbol("x")
@@ -251,13 +261,13 @@ def symbolic_pivots(n: int = 3) -> tuple[sp.Symbol, sp.Matrix, list[sp.Expr]]:
 def _pivot_sums(d: np.ndarray, e2: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`pivot_sums` for diagonals d (n, m), squared off-diagonals e2 (n - 1, m) and x (m,)."""
     u = x - d[0]
-    r, s = 1 / u, np.zeros_like(x)                                        # r = u'/u, s = u''/u
+    r, s = 1 / u, np.zeros_like(x)  # r = u'/u, s = u''/u
     rr = r * r
-    G, H, smallest = r.copy(), rr.copy(), u.copy()                        # G = sum r, H = sum (r^2 - s)
+    G, H, smallest = r.copy(), rr.copy(), u.copy()  # G = sum r, H = sum (r^2 - s)
     for i in range(1, d.shape[0]):
         c = e2[i - 1] / u
-        u = x - d[i] - c                                                  # u_i, and its x-derivatives:
-        r, s = (1 + c * r) / u, c * (s - rr - rr) / u                     # u_i' = 1 + c r, u_i'' = c (s - 2 r^2)
+        u = x - d[i] - c  # u_i, and its x-derivatives:
+        r, s = (1 + c * r) / u, c * (s - rr - rr) / u  # u_i' = 1 + c r, u_i'' = c (s - 2 r^2)
         rr = r * r
         np.minimum(smallest, u, out=smallest)
         G += r
@@ -270,7 +280,7 @@ def _laguerre(d: np.ndarray, e2: np.ndarray) -> np.ndarray:
     all eigenvalues in [-1, 1]: Laguerre's iteration (eq-laguerre) from x = 1 + 2^-10, while all pivots are
     positive (x > lambda_max) and the step is above round-off."""
     n, m = d.shape
-    x = np.full(m, 1 + 2.0 ** -10)
+    x = np.full(m, 1 + 2.0**-10)
     active = np.arange(m)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(MAX_ITER):
@@ -282,7 +292,7 @@ def _laguerre(d: np.ndarray, e2: np.ndarray) -> np.ndarray:
             moving = (smallest > 0) & (step > 4 * np.finfo(np.float64).eps * xa)
             x[active[moving]] = (xa - step)[moving]
             active = active[moving]
-    for j in active:                                                      # not converged: SciPy's bisection
+    for j in active:  # not converged: SciPy's bisection
         x[j] = eigvalsh_tridiagonal(d[:, j], np.sqrt(e2[:, j]), select="i", select_range=(n - 1, n - 1))[0]
     return x
 

@@ -51,8 +51,17 @@ def _envelope_values(f, max_lag: int | None) -> Tensor:
     return values
 
 
-def learnability_window(f, N: float, alpha: float, *, threshold: float, sigma: float, c: float,
-                        max_lag: int | None = None, contiguous: bool = False) -> int:
+def learnability_window(
+    f,
+    N: float,
+    alpha: float,
+    *,
+    threshold: float,
+    sigma: float,
+    c: float,
+    max_lag: int | None = None,
+    contiguous: bool = False,
+) -> int:
     """H_N = max{l : N(l) <= N} over lags 1..L (eq-window); 0 if no lag is detectable.
 
     ``f``: callable lag -> envelope value (then ``max_lag`` = L is required) or a 1-D array over lags 1..L.
@@ -73,29 +82,41 @@ def detection_level(N: float, alpha: float, *, threshold: float, sigma: float, c
     return threshold * sigma * N ** (-1.0 / _kappa(alpha)) / c
 
 
-def window_exponential(N: float, alpha: float, *, tau: float, C: float = 1.0, threshold: float, sigma: float,
-                       c: float) -> float:
+def window_exponential(
+    N: float, alpha: float, *, tau: float, C: float = 1.0, threshold: float, sigma: float, c: float
+) -> float:
     """f = C e^(-l/tau): H_N = tau ln(C c / (threshold sigma)) + (tau / kappa_alpha) ln N (eq-window-exp)."""
     _positive(tau=tau, C=C)
     return tau * math.log(C / detection_level(N, alpha, threshold=threshold, sigma=sigma, c=c))
 
 
-def window_power(N: float, alpha: float, *, beta: float, C: float = 1.0, threshold: float, sigma: float,
-                 c: float) -> float:
+def window_power(
+    N: float, alpha: float, *, beta: float, C: float = 1.0, threshold: float, sigma: float, c: float
+) -> float:
     """f = C l^(-beta): H_N = (C c N^(1/kappa) / (threshold sigma))^(1/beta) (eq-window-power)."""
     _positive(beta=beta, C=C)
     return (C / detection_level(N, alpha, threshold=threshold, sigma=sigma, c=c)) ** (1.0 / beta)
 
 
-def window_log(N: float, alpha: float, *, gamma: float, C: float = 1.0, threshold: float, sigma: float,
-               c: float) -> float:
+def window_log(
+    N: float, alpha: float, *, gamma: float, C: float = 1.0, threshold: float, sigma: float, c: float
+) -> float:
     """f = C (ln l)^(-gamma), l > 1: H_N = exp((C c N^(1/kappa) / (threshold sigma))^(1/gamma)) (eq-window-log)."""
     _positive(gamma=gamma, C=C)
     return math.exp((C / detection_level(N, alpha, threshold=threshold, sigma=sigma, c=c)) ** (1.0 / gamma))
 
 
-def window_numeric(f: Callable[[float], float], N: float, alpha: float, *, threshold: float, sigma: float,
-                   c: float, lower: float, upper: float) -> float:
+def window_numeric(
+    f: Callable[[float], float],
+    N: float,
+    alpha: float,
+    *,
+    threshold: float,
+    sigma: float,
+    c: float,
+    lower: float,
+    upper: float,
+) -> float:
     """Continuous H_N: the root in [lower, upper] of f(l) = f* (eq-window), by Brent's method (f decreasing)."""
     level = detection_level(N, alpha, threshold=threshold, sigma=sigma, c=c)
 

@@ -11,8 +11,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .diagnostics import (authors_sample_size, detection_threshold, empirical_sample_size, envelope_agreement,
-                          fit_regimes, master_fit, measured_window, sample_size_estimates, signal_law_fit)
+from .diagnostics import (
+    authors_sample_size,
+    detection_threshold,
+    empirical_sample_size,
+    envelope_agreement,
+    fit_regimes,
+    master_fit,
+    measured_window,
+    sample_size_estimates,
+    signal_law_fit,
+)
 
 N_GRID = tuple(int(v) for v in np.unique(np.geomspace(4, 1e6, 41).round()))
 ESTIMATORS = ("calibrated", "authors")
@@ -25,8 +34,9 @@ def main_run(result, architecture: str, seed: int | None = None) -> dict:
     return result.runs[(architecture, c.optimizer, c.n_train, c.seeds[0] if seed is None else seed)]
 
 
-def estimates(run: dict, threshold: float, *, samples: str = "sequence", estimator: str = "calibrated"
-              ) -> dict[str, np.ndarray]:
+def estimates(
+    run: dict, threshold: float, *, samples: str = "sequence", estimator: str = "calibrated"
+) -> dict[str, np.ndarray]:
     """Per-lag estimates from the run's matched statistic: its per-sequence means (``samples="sequence"``), its
     (sequence, t) pairs (``"pairs"``) or the per-sequence means of the optimizer-aware statistic with Lambda inside
     psi (``"optimizer"``), through the calibrated estimator (eq-sample-size-calibrated) or the authors'
@@ -44,8 +54,7 @@ def estimates(run: dict, threshold: float, *, samples: str = "sequence", estimat
     return sample_size_estimates(data, threshold)
 
 
-def required(run: dict, threshold: float, *, sigma: str = "per lag", est: dict | None = None, **options
-             ) -> np.ndarray:
+def required(run: dict, threshold: float, *, sigma: str = "per lag", est: dict | None = None, **options) -> np.ndarray:
     """N_hat(l) for each lag of the grid (``options``: ``samples``, ``estimator`` of :func:`estimates`).
     ``sigma="fixed"`` replaces sigma_hat(l) by its value at the smallest lag (the ablation of the lag-dependent noise
     scale): N_hat = (threshold sigma_hat(l_min) / |m_hat|)^kappa_hat at the lags the estimator measured."""
@@ -63,8 +72,7 @@ def required(run: dict, threshold: float, *, sigma: str = "per lag", est: dict |
     return N
 
 
-def horizons(run: dict, N_grid: Sequence[float], threshold: float, contiguous: bool = False, **options
-             ) -> np.ndarray:
+def horizons(run: dict, N_grid: Sequence[float], threshold: float, contiguous: bool = False, **options) -> np.ndarray:
     """H_N over ``N_grid`` (eq-window-measured), largest detectable lag or (``contiguous``) first undetectable - 1;
     ``options`` as for :func:`required`."""
     N_req = required(run, threshold, **options)
@@ -83,9 +91,16 @@ def law_fit(run: dict, threshold: float, est: dict | None = None) -> dict[str, f
     except ValueError:
         fit = {"slope": np.nan, "r2": np.nan, "lags_used": int(np.isfinite(est["N"]).sum())}
     law = signal_law_fit(run["f_first"], est["m"], est["se"])
-    return {"slope": fit["slope"], "r2": fit["r2"], "detected": int(est["detected"].sum()),
-            "gamma": law["gamma"], "gamma_low": law["gamma_low"], "gamma_high": law["gamma_high"],
-            "misfit": law["misfit"], "alpha": float(est["alpha"][0])}
+    return {
+        "slope": fit["slope"],
+        "r2": fit["r2"],
+        "detected": int(est["detected"].sum()),
+        "gamma": law["gamma"],
+        "gamma_low": law["gamma_low"],
+        "gamma_high": law["gamma_high"],
+        "misfit": law["misfit"],
+        "alpha": float(est["alpha"][0]),
+    }
 
 
 def theory_constants(run: dict, threshold: float, est: dict | None = None) -> dict[str, float]:
@@ -106,12 +121,20 @@ def theory_horizons(run: dict, N_grid: Sequence[float], threshold: float, est: d
     k = theory_constants(run, threshold, est)
     lags, log_f = np.asarray(run["lags"], dtype=float), np.log(np.asarray(run["f_first"], dtype=float))
     values = np.exp(np.interp(np.arange(1, int(lags.max()) + 1), lags, log_f))
-    return np.array([learnability_window(values, N, k["alpha"], threshold=threshold, sigma=k["sigma"], c=k["c"])
-                     for N in N_grid])
+    return np.array(
+        [learnability_window(values, N, k["alpha"], threshold=threshold, sigma=k["sigma"], c=k["c"]) for N in N_grid]
+    )
 
 
-def empirical(run: dict, threshold: float, *, false_alarm: float = 0.05, est: dict | None = None,
-              points: int = 24, reps: int = 400) -> dict[str, np.ndarray]:
+def empirical(
+    run: dict,
+    threshold: float,
+    *,
+    false_alarm: float = 0.05,
+    est: dict | None = None,
+    points: int = 24,
+    reps: int = 400,
+) -> dict[str, np.ndarray]:
     """The subsampling N_emp(l) of the run's per-sequence samples (eq-sample-size-empirical, N up to an eighth of the
     diagnostic set) next to the calibrated parametric N_hat at the matching threshold q = the stable quantile at
     ``false_alarm`` (eq-detection-quantile): {"empirical", "parametric", "q"}."""
@@ -120,16 +143,22 @@ def empirical(run: dict, threshold: float, *, false_alarm: float = 0.05, est: di
     grid = np.unique(np.geomspace(2, max(2, n // 8), points).astype(int))
     q = detection_threshold(float(np.clip(est["alpha"][0], 1.01, 2.0)), false_alarm)
     parametric = np.where(est["detected"], (q * est["sigma"] / np.abs(est["m"])) ** est["kappa"], np.inf)
-    return {"empirical": empirical_sample_size(run["psi"], grid, false_alarm=false_alarm, reps=reps),
-            "parametric": parametric, "q": np.float64(q)}
+    return {
+        "empirical": empirical_sample_size(run["psi"], grid, false_alarm=false_alarm, reps=reps),
+        "parametric": parametric,
+        "q": np.float64(q),
+    }
 
 
-def horizon_band(result, architecture: str, N_grid: Sequence[float], threshold: float, contiguous: bool = False
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def horizon_band(
+    result, architecture: str, N_grid: Sequence[float], threshold: float, contiguous: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation over the config's seeds of H_N (main optimizer, full training set), the
     paper's figure 1 statistic; the deviation is 0 with one seed (book scale)."""
-    H = np.array([horizons(main_run(result, architecture, seed), N_grid, threshold, contiguous)
-                  for seed in result.config.seeds], dtype=float)
+    H = np.array(
+        [horizons(main_run(result, architecture, seed), N_grid, threshold, contiguous) for seed in result.config.seeds],
+        dtype=float,
+    )
     return H.mean(0), H.std(0)
 
 
@@ -146,8 +175,10 @@ def ordering_rows(result, threshold: float, N: float) -> list[dict]:
 
 def _seeds_needed(result, what: str) -> None:
     if len(result.config.seeds) < 2:
-        raise ValueError(f"{what} needs a result with at least 2 seeds (the medium preset has 3); this one has "
-                         f"{len(result.config.seeds)}")
+        raise ValueError(
+            f"{what} needs a result with at least 2 seeds (the medium preset has 3); this one has "
+            f"{len(result.config.seeds)}"
+        )
 
 
 def permutation_p(low: Sequence[float], high: Sequence[float]) -> float:
@@ -158,19 +189,27 @@ def permutation_p(low: Sequence[float], high: Sequence[float]) -> float:
     from itertools import combinations
 
     low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
-    if low.ndim != 1 or high.ndim != 1 or low.size < 1 or high.size < 1 or not (
-            np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+    if (
+        low.ndim != 1
+        or high.ndim != 1
+        or low.size < 1
+        or high.size < 1
+        or not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)))
+    ):
         raise ValueError("low and high must be non-empty 1-D arrays of finite values")
     pooled, k = np.concatenate([low, high]), high.size
     observed = high.mean() - low.mean()
     total = pooled.sum()
-    stats = [(pooled[list(c)].sum() / k) - (total - pooled[list(c)].sum()) / low.size
-             for c in combinations(range(pooled.size), k)]
+    stats = [
+        (pooled[list(c)].sum() / k) - (total - pooled[list(c)].sum()) / low.size
+        for c in combinations(range(pooled.size), k)
+    ]
     return float(np.mean(np.array(stats) >= observed - 1e-12))
 
 
-def ordering_test(result, threshold: float, N: float, narrowest: str = "ConstGate", contiguous: bool = False
-                  ) -> list[dict]:
+def ordering_test(
+    result, threshold: float, N: float, narrowest: str = "ConstGate", contiguous: bool = False
+) -> list[dict]:
     """The architecture ordering the theory predicts (claim 10 of our notes: ``narrowest``, with one time scale,
     has the smallest window), tested seed by seed: for every other architecture, the seeds' measured H_N at ``N``
     (:func:`horizons`) against those of ``narrowest`` by the one-sided exact permutation test of
@@ -182,16 +221,23 @@ def ordering_test(result, threshold: float, N: float, narrowest: str = "ConstGat
         raise ValueError(f"{narrowest!r} is not among the result's architectures {list(c.architectures)}")
 
     def H(arch: str) -> np.ndarray:
-        return np.array([horizons(main_run(result, arch, s), [N], threshold, contiguous)[0] for s in c.seeds],
-                        dtype=float)
+        return np.array(
+            [horizons(main_run(result, arch, s), [N], threshold, contiguous)[0] for s in c.seeds], dtype=float
+        )
 
     base = H(narrowest)
     rows = []
     for arch in c.architectures:
         if arch != narrowest:
             other = H(arch)
-            rows.append({"architecture": arch, f"H_{N:g}": float(other.mean()),
-                         f"H_{N:g} ({narrowest})": float(base.mean()), "p (wider)": permutation_p(base, other)})
+            rows.append(
+                {
+                    "architecture": arch,
+                    f"H_{N:g}": float(other.mean()),
+                    f"H_{N:g} ({narrowest})": float(base.mean()),
+                    "p (wider)": permutation_p(base, other),
+                }
+            )
     return rows
 
 
@@ -207,7 +253,7 @@ def law_summary_rows(result, threshold: float, level: float = 0.95) -> list[dict
 
     def interval(values: list[float]) -> tuple[float, str]:
         v = np.asarray(values, dtype=float)
-        v = v[np.isfinite(v)]                     # the master slope is NaN where < 3 lags are detectable
+        v = v[np.isfinite(v)]  # the master slope is NaN where < 3 lags are detectable
         if v.size < 2:
             return float(v.mean()) if v.size else float("nan"), "fewer than 2 seeds with a value"
         half = q * v.std(ddof=1) / np.sqrt(v.size)
@@ -218,10 +264,18 @@ def law_summary_rows(result, threshold: float, level: float = 0.95) -> list[dict
         fits = [law_fit(main_run(result, arch, s), threshold) for s in c.seeds]
         gamma, gamma_ci = interval([f["gamma"] for f in fits])
         slope, slope_ci = interval([f["slope"] for f in fits])
-        rows.append({"architecture": arch, "seeds": len(fits), "gamma": gamma, f"gamma {level:.0%} (seeds)": gamma_ci,
-                     "seeds with 1 in gamma's interval": sum(f["gamma_low"] <= 1 <= f["gamma_high"] for f in fits),
-                     "master slope": slope, f"slope {level:.0%} (seeds)": slope_ci,
-                     "misfit (median)": float(np.median([f["misfit"] for f in fits]))})
+        rows.append(
+            {
+                "architecture": arch,
+                "seeds": len(fits),
+                "gamma": gamma,
+                f"gamma {level:.0%} (seeds)": gamma_ci,
+                "seeds with 1 in gamma's interval": sum(f["gamma_low"] <= 1 <= f["gamma_high"] for f in fits),
+                "master slope": slope,
+                f"slope {level:.0%} (seeds)": slope_ci,
+                "misfit (median)": float(np.median([f["misfit"] for f in fits])),
+            }
+        )
     return rows
 
 
@@ -233,9 +287,17 @@ def envelope_rows(result) -> list[dict]:
         run = main_run(result, arch)
         agree = envelope_agreement(run["lags"], run["f_first_same"], run["f_transport"])
         fits = fit_regimes(run["lags"], run["f_first"])
-        rows.append({"architecture": arch, "Spearman": agree["spearman"], "log-Pearson": agree["log_pearson"],
-                     "slope ratio": agree["slope_ratio"], "best fit (AIC)": fits["best"],
-                     "tau (exp)": fits["fits"]["exponential"]["tau"], "beta (power)": fits["fits"]["power law"]["beta"]})
+        rows.append(
+            {
+                "architecture": arch,
+                "Spearman": agree["spearman"],
+                "log-Pearson": agree["log_pearson"],
+                "slope ratio": agree["slope_ratio"],
+                "best fit (AIC)": fits["best"],
+                "tau (exp)": fits["fits"]["exponential"]["tau"],
+                "beta (power)": fits["fits"]["power law"]["beta"],
+            }
+        )
     return rows
 
 
@@ -246,11 +308,19 @@ def law_rows(result, threshold: float) -> list[dict]:
     for arch in result.config.architectures:
         for seed in result.config.seeds:
             fit = law_fit(main_run(result, arch, seed), threshold)
-            rows.append({"architecture": arch, "seed": seed, "lags detected": fit["detected"],
-                         "alpha_hat": fit["alpha"], "master slope": fit["slope"], "R^2": fit["r2"],
-                         "gamma": fit["gamma"], "gamma 95% interval": f"[{fit['gamma_low']:.2f}, "
-                                                                       f"{fit['gamma_high']:.2f}]",
-                         "misfit": fit["misfit"]})
+            rows.append(
+                {
+                    "architecture": arch,
+                    "seed": seed,
+                    "lags detected": fit["detected"],
+                    "alpha_hat": fit["alpha"],
+                    "master slope": fit["slope"],
+                    "R^2": fit["r2"],
+                    "gamma": fit["gamma"],
+                    "gamma 95% interval": f"[{fit['gamma_low']:.2f}, {fit['gamma_high']:.2f}]",
+                    "misfit": fit["misfit"],
+                }
+            )
     return rows
 
 
@@ -262,10 +332,16 @@ def optimizer_rows(result, threshold: float, N: float = 1000) -> list[dict]:
     rows = []
     for opt in c.sweep_optimizers:
         run = result.runs[(c.sweep_architecture, opt, c.n_train, c.seeds[0])]
-        rows.append({"optimizer": opt, "test MSE": run["mse"], f"H_{N:g}": int(horizons(run, [N], threshold)[0]),
-                     f"H_{N:g} (first)": int(horizons(run, [N], threshold, contiguous=True)[0]),
-                     f"H_{N:g} (Lambda in psi)": int(horizons(run, [N], threshold, samples="optimizer")[0]),
-                     "learned c_k": ", ".join(f"{v:.2f}" for v in run["learned"])})
+        rows.append(
+            {
+                "optimizer": opt,
+                "test MSE": run["mse"],
+                f"H_{N:g}": int(horizons(run, [N], threshold)[0]),
+                f"H_{N:g} (first)": int(horizons(run, [N], threshold, contiguous=True)[0]),
+                f"H_{N:g} (Lambda in psi)": int(horizons(run, [N], threshold, samples="optimizer")[0]),
+                "learned c_k": ", ".join(f"{v:.2f}" for v in run["learned"]),
+            }
+        )
     return rows
 
 
@@ -297,15 +373,23 @@ def stage_rows(result, threshold: float) -> list[dict]:
         final = main_run(result, arch)
         for stage, run in [*sorted(final["stages"].items()), (1.0, final)]:
             fit = law_fit(run, threshold)
-            rows.append({"architecture": arch, "stage": "initial" if stage == 0 else f"{stage:.0%} of training",
-                         "lags detected": fit["detected"], "gamma": fit["gamma"],
-                         "gamma 95% interval": f"[{fit['gamma_low']:.2f}, {fit['gamma_high']:.2f}]",
-                         "misfit": fit["misfit"], f"H_{c.n_diag}": int(horizons(run, [c.n_diag], threshold)[0])})
+            rows.append(
+                {
+                    "architecture": arch,
+                    "stage": "initial" if stage == 0 else f"{stage:.0%} of training",
+                    "lags detected": fit["detected"],
+                    "gamma": fit["gamma"],
+                    "gamma 95% interval": f"[{fit['gamma_low']:.2f}, {fit['gamma_high']:.2f}]",
+                    "misfit": fit["misfit"],
+                    f"H_{c.n_diag}": int(horizons(run, [c.n_diag], threshold)[0]),
+                }
+            )
     return rows
 
 
-def learned_horizon(learned: Sequence[float], task_lags: Sequence[int], coefficients: Sequence[float],
-                    fraction: float = 0.5) -> int:
+def learned_horizon(
+    learned: Sequence[float], task_lags: Sequence[int], coefficients: Sequence[float], fraction: float = 0.5
+) -> int:
     """The largest task lag whose coefficient training recovered to at least ``fraction`` of its true value (0 when
     none): the learnable horizon measured on the trained network."""
     ok = [lag for lag, got, c in zip(task_lags, learned, coefficients) if got >= fraction * c]
@@ -327,8 +411,11 @@ def retraining_rows(result, threshold: float) -> list[dict]:
         N_init = None if initial is None else required(initial, threshold)
         for N in c.retrain_N:
             run = result.runs[(arch, c.optimizer, N, c.seeds[0])]
-            row = {"architecture": arch, "N": N,
-                   "measured": learned_horizon(run["learned"], c.task_lags, c.coefficients)}
+            row = {
+                "architecture": arch,
+                "N": N,
+                "measured": learned_horizon(run["learned"], c.task_lags, c.coefficients),
+            }
             if N_init is not None:
                 row["predicted (initial)"] = measured_window(initial["lags"], N_init, N)
                 row["predicted (initial, first)"] = measured_window(initial["lags"], N_init, N, contiguous=True)

@@ -27,8 +27,13 @@ from ..transport import jacobians, transport_by_lag
 from . import Preset
 from .cache import cached
 
-RUNS = (("plain", "adam", 1e-3), ("scalar", "sgd", 1e-2), ("multi", "sgd", 1e-2), ("plain", "sgd", 1e-2),
-        ("multi", "adam", 1e-3))
+RUNS = (
+    ("plain", "adam", 1e-3),
+    ("scalar", "sgd", 1e-2),
+    ("multi", "sgd", 1e-2),
+    ("plain", "sgd", 1e-2),
+    ("multi", "adam", 1e-3),
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Config(Preset):
 
     def __post_init__(self) -> None:
         for kind, _, _ in self.runs:
-            resolve_kind(kind)                      # ValueError naming the registered kinds
+            resolve_kind(kind)  # ValueError naming the registered kinds
         if self.hidden < 16:
             raise ValueError("hidden must be >= 16: the Jacobian statistics use the top 16 singular values")
         if max(self.lags) >= self.T or self.grad_examples < 10:
@@ -58,16 +63,26 @@ class Config(Preset):
             raise ValueError(f"unknown tasks {bad}; available: {sorted(tasks.names())}")
 
     @classmethod
-    def book(cls) -> "Config":
+    def book(cls) -> Config:
         """About a minute on 2 CPU cores: T = 40, n = 32, 100 steps, one seed, fewer probes."""
-        return replace(cls(), T=40, hidden=32, batch=32, steps=100, probe=16, lags=(1, 2, 4, 8, 16, 32), pairs=16,
-                       grad_examples=48, seeds=(1,))
+        return replace(
+            cls(),
+            T=40,
+            hidden=32,
+            batch=32,
+            steps=100,
+            probe=16,
+            lags=(1, 2, 4, 8, 16, 32),
+            pairs=16,
+            grad_examples=48,
+            seeds=(1,),
+        )
 
 
 @dataclass
 class Result:
     config: Config
-    jac_ai: dict[tuple[str, str], np.ndarray]   # (task, run label) -> (seeds, lags) median AI_10 of Phi
+    jac_ai: dict[tuple[str, str], np.ndarray]  # (task, run label) -> (seeds, lags) median AI_10 of Phi
     jac_ce: dict[tuple[str, str], np.ndarray]
     grad_ai: dict[tuple[str, str], np.ndarray]  # (task, run label) -> (seeds,)
     grad_ce: dict[tuple[str, str], np.ndarray]
@@ -83,7 +98,7 @@ def _jacobian_stats(cell, xs: torch.Tensor, lags: tuple[int, ...], pairs: int, g
         by_lag = transport_by_lag(jacobians(cell, xs), max(lags))
     ai, ce = [], []
     for h in lags:
-        P = by_lag[h]                                   # index i: Phi(h + i, i), i = 0..T-h
+        P = by_lag[h]  # index i: Phi(h + i, i), i = 0..T-h
         b = torch.randint(0, P.shape[0], (pairs,), generator=gen)
         i = torch.randint(0, P.shape[1], (pairs,), generator=gen)
         a, c = anisotropy(torch.linalg.svdvals(P[b, i])[:, :16], 10, 16)
@@ -100,8 +115,17 @@ def compute(config: Config) -> Result:
         values = {key: [] for key in out}
         for seed in config.seeds:
             model = build_model(kind, task, config.inputs, config.hidden, seed, bias=False)
-            _, losses = train(model, task, steps=config.steps, batch=config.batch, T=config.T, optimizer=optimizer,
-                              lr=lr, seed=seed, input_jitter=1e-6)
+            _, losses = train(
+                model,
+                task,
+                steps=config.steps,
+                batch=config.batch,
+                T=config.T,
+                optimizer=optimizer,
+                lr=lr,
+                seed=seed,
+                input_jitter=1e-6,
+            )
             model64 = build_model(kind, task, config.inputs, config.hidden, seed, bias=False, dtype=torch.float64)
             model64.load_state_dict({k: v.double() for k, v in model.state_dict().items()})
             gen = torch.Generator().manual_seed(seed + 999)
@@ -110,8 +134,13 @@ def compute(config: Config) -> Result:
             xg, yg, mg = tasks.make_batch(task, config.grad_examples, config.T, config.inputs, gen, dtype=torch.float64)
             G = per_example_gradients(model64, masked_mse, xg, yg, mg)
             gai, gce = gradient_covariance_stats(G)
-            for key, value in (("jac_ai", ai), ("jac_ce", ce), ("grad_ai", gai), ("grad_ce", gce),
-                               ("loss", float(np.mean(losses[-10:])) if losses else float("nan"))):
+            for key, value in (
+                ("jac_ai", ai),
+                ("jac_ce", ce),
+                ("grad_ai", gai),
+                ("grad_ce", gce),
+                ("loss", float(np.mean(losses[-10:])) if losses else float("nan")),
+            ):
                 values[key].append(value)
         for key in out:
             out[key][task, label(run)] = np.asarray(values[key])

@@ -78,8 +78,11 @@ def record_run_time(name: str, config: object, seconds: float) -> None:
     """Store ``seconds`` for (name, config) in ``timings.json`` (atomic rewrite; the latest measurement wins)."""
     table = run_times()
     table[config_key(name, config)] = {
-        "name": name, "seconds": round(float(seconds), 2), "source": source_hash()[:12],
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        "name": name,
+        "seconds": round(float(seconds), 2),
+        "source": source_hash()[:12],
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
     _write_atomic(cache_dir() / "timings.json", json.dumps(table, indent=1, sort_keys=True).encode())
 
 
@@ -121,15 +124,17 @@ def cached(name: str, config: object, compute: Callable[[object], R], *, force: 
 def _is_plain(piece: object) -> bool:
     """Whether ``piece`` is built of str, int, float, bool, None and tuples alone, whose repr is stable."""
     return isinstance(piece, (str, int, float, bool, type(None))) or (
-        isinstance(piece, tuple) and all(_is_plain(p) for p in piece))
+        isinstance(piece, tuple) and all(_is_plain(p) for p in piece)
+    )
 
 
 def piece_path(name: str, config: object, piece: object) -> Path:
     """Where :func:`cached_piece` stores ``piece``: ``<cache>/<name>/pieces/<cache_key(name, config)>/<hash>.pkl``,
     the hash over ``repr(piece)``; one folder per (name, config, source), so a run's pieces can be counted."""
     if not _is_plain(piece):
-        raise ValueError(f"piece must be a str, int, float, bool, None or a tuple of these (a stable repr); got "
-                         f"{piece!r}")
+        raise ValueError(
+            f"piece must be a str, int, float, bool, None or a tuple of these (a stable repr); got {piece!r}"
+        )
     digest = hashlib.sha256(repr(piece).encode()).hexdigest()[:20]
     return cache_dir() / name / "pieces" / cache_key(name, config) / f"{digest}.pkl"
 

@@ -26,8 +26,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..diagnostics import (authors_sample_size, detection_threshold, empirical_sample_size, master_fit,
-                           measured_window, sample_size_estimates, signal_law_fit)
+from ..diagnostics import (
+    authors_sample_size,
+    detection_threshold,
+    empirical_sample_size,
+    master_fit,
+    measured_window,
+    sample_size_estimates,
+    signal_law_fit,
+)
 from ..stable import concentration_exponent, sample_sas
 from . import Preset
 from .cache import cached
@@ -38,14 +45,14 @@ class Config(Preset):
     """Defaults are the full scale (100 repetitions); :meth:`book` takes 10."""
 
     alphas: tuple[float, ...] = (1.5, 1.8, 2.0)
-    sizes: tuple[int, ...] = (1024, 4096, 8192)     # samples per lag: the pipeline's diagnostic sequences
+    sizes: tuple[int, ...] = (1024, 4096, 8192)  # samples per lag: the pipeline's diagnostic sequences
     max_lag: int = 40
     tau: float = 10.0
     c: float = 0.5
     threshold: float = 5.0
-    level: float = 0.01                              # family-wise false-alarm rate of the detection test
-    window_fractions: tuple[float, ...] = (0.125, 1.0)   # windows compared at N = these fractions of n
-    false_alarm: float = 0.05                        # of the subsampling detector
+    level: float = 0.01  # family-wise false-alarm rate of the detection test
+    window_fractions: tuple[float, ...] = (0.125, 1.0)  # windows compared at N = these fractions of n
+    false_alarm: float = 0.05  # of the subsampling detector
     reps: int = 100
     seed: int = 0
 
@@ -58,7 +65,7 @@ class Config(Preset):
             raise ValueError("tau, c and threshold must be positive and level in (0, 1)")
 
     @classmethod
-    def book(cls) -> "Config":
+    def book(cls) -> Config:
         """About 40 s on 2 CPU cores."""
         return replace(cls(), reps=10)
 
@@ -78,8 +85,8 @@ class Config(Preset):
 @dataclass
 class Result:
     config: Config
-    rows: list[dict]                # one per (alpha, n, repetition, estimator): the measured quantities
-    examples: dict                  # (alpha, n) -> first repetition's estimates on signal data, both estimators
+    rows: list[dict]  # one per (alpha, n, repetition, estimator): the measured quantities
+    examples: dict  # (alpha, n) -> first repetition's estimates on signal data, both estimators
 
 
 def _windows(lags: np.ndarray, N: np.ndarray, grid) -> list[int]:
@@ -103,37 +110,60 @@ def compute(config: Config) -> Result:
         for rep in range(config.reps):
             noise = _sample(config, alpha, n, gen)
             signal = _sample(config, alpha, n, gen) + config.c * f[:, None]
-            estimates = {"authors": (authors_sample_size(noise, config.threshold),
-                                     authors_sample_size(signal, config.threshold)),
-                         "calibrated": (sample_size_estimates(noise, config.threshold, level=config.level),
-                                        sample_size_estimates(signal, config.threshold, level=config.level))}
+            estimates = {
+                "authors": (
+                    authors_sample_size(noise, config.threshold),
+                    authors_sample_size(signal, config.threshold),
+                ),
+                "calibrated": (
+                    sample_size_estimates(noise, config.threshold, level=config.level),
+                    sample_size_estimates(signal, config.threshold, level=config.level),
+                ),
+            }
             for name, (on_noise, on_signal) in estimates.items():
                 ratio = on_signal["N"][scored] / N_true[scored]
                 try:
                     slope = master_fit(f, on_signal["N"], on_signal["alpha"])["slope"]
-                except ValueError:                      # fewer than 3 usable lags
+                except ValueError:  # fewer than 3 usable lags
                     slope = np.nan
-                row = {"alpha": alpha, "n": n, "rep": rep, "estimator": name,
-                       "noise_detected": int(np.isfinite(on_noise["N"]).sum()),
-                       "noise_H": _windows(lags, on_noise["N"], N_window),
-                       "within_2x": float(np.mean((ratio <= 2) & (ratio >= 0.5))) if scored.any() else np.nan,
-                       "slope": slope, "H": _windows(lags, on_signal["N"], N_window), "H_true": H_true}
-                fit = (signal_law_fit(f, on_signal["m"], on_signal["se"]) if name == "calibrated"
-                       else {"gamma": np.nan, "gamma_low": np.nan, "gamma_high": np.nan, "misfit": np.nan})
-                row.update(gamma=fit["gamma"], gamma_low=fit["gamma_low"], gamma_high=fit["gamma_high"],
-                           misfit=fit["misfit"])
+                row = {
+                    "alpha": alpha,
+                    "n": n,
+                    "rep": rep,
+                    "estimator": name,
+                    "noise_detected": int(np.isfinite(on_noise["N"]).sum()),
+                    "noise_H": _windows(lags, on_noise["N"], N_window),
+                    "within_2x": float(np.mean((ratio <= 2) & (ratio >= 0.5))) if scored.any() else np.nan,
+                    "slope": slope,
+                    "H": _windows(lags, on_signal["N"], N_window),
+                    "H_true": H_true,
+                }
+                fit = (
+                    signal_law_fit(f, on_signal["m"], on_signal["se"])
+                    if name == "calibrated"
+                    else {"gamma": np.nan, "gamma_low": np.nan, "gamma_high": np.nan, "misfit": np.nan}
+                )
+                row.update(
+                    gamma=fit["gamma"], gamma_low=fit["gamma_low"], gamma_high=fit["gamma_high"], misfit=fit["misfit"]
+                )
                 rows.append(row)
             if rep == 0:
                 cal = estimates["calibrated"][1]
                 q = detection_threshold(float(cal["alpha"][0]), config.false_alarm)
                 N_grid = np.unique(np.geomspace(2, n // 8, 30).astype(int))
                 examples[(alpha, n)] = {
-                    "authors": estimates["authors"][1]["N"], "calibrated": cal["N"], "N_true": N_true,
-                    "empirical": empirical_sample_size(signal, N_grid, false_alarm=config.false_alarm,
-                                                       seed=config.seed),
-                    "parametric_q": np.where(cal["detected"], (q * cal["sigma"] / np.abs(cal["m"])) ** cal["kappa"],
-                                             np.inf), "q": q,
-                    "N_true_q": (q / (config.c * f)) ** concentration_exponent(alpha)}
+                    "authors": estimates["authors"][1]["N"],
+                    "calibrated": cal["N"],
+                    "N_true": N_true,
+                    "empirical": empirical_sample_size(
+                        signal, N_grid, false_alarm=config.false_alarm, seed=config.seed
+                    ),
+                    "parametric_q": np.where(
+                        cal["detected"], (q * cal["sigma"] / np.abs(cal["m"])) ** cal["kappa"], np.inf
+                    ),
+                    "q": q,
+                    "N_true_q": (q / (config.c * f)) ** concentration_exponent(alpha),
+                }
     return Result(config, rows, examples)
 
 
@@ -151,17 +181,27 @@ def summary(result: Result) -> list[dict]:
                 rs = [r for r in result.rows if (r["alpha"], r["n"], r["estimator"]) == (alpha, n, name)]
                 slopes = np.array([r["slope"] for r in rs], dtype=float)
                 within = np.array([r["within_2x"] for r in rs], dtype=float)
-                out.append({
-                    "alpha": alpha, "n": n, "estimator": name,
-                    "noise: reps with a detection": f"{sum(r['noise_detected'] > 0 for r in rs)}/{len(rs)}",
-                    "noise: H_n": float(np.mean([r["noise_H"][-1] for r in rs])),
-                    "N within 2x": _mean(within), "slope": _mean(slopes),
-                    "slope sd": float(np.nanstd(slopes)) if np.isfinite(slopes).any() else np.nan,
-                    "gamma": _mean(np.array([r["gamma"] for r in rs], dtype=float)),
-                    "gamma covers 1": (float(np.mean([r["gamma_low"] <= 1 <= r["gamma_high"] for r in rs]))
-                                       if name == "calibrated" else np.nan),
-                    "misfit": _mean(np.array([r["misfit"] for r in rs], dtype=float)),
-                    "H_n": float(np.mean([r["H"][-1] for r in rs])), "true H_n": rs[0]["H_true"][-1]})
+                out.append(
+                    {
+                        "alpha": alpha,
+                        "n": n,
+                        "estimator": name,
+                        "noise: reps with a detection": f"{sum(r['noise_detected'] > 0 for r in rs)}/{len(rs)}",
+                        "noise: H_n": float(np.mean([r["noise_H"][-1] for r in rs])),
+                        "N within 2x": _mean(within),
+                        "slope": _mean(slopes),
+                        "slope sd": float(np.nanstd(slopes)) if np.isfinite(slopes).any() else np.nan,
+                        "gamma": _mean(np.array([r["gamma"] for r in rs], dtype=float)),
+                        "gamma covers 1": (
+                            float(np.mean([r["gamma_low"] <= 1 <= r["gamma_high"] for r in rs]))
+                            if name == "calibrated"
+                            else np.nan
+                        ),
+                        "misfit": _mean(np.array([r["misfit"] for r in rs], dtype=float)),
+                        "H_n": float(np.mean([r["H"][-1] for r in rs])),
+                        "true H_n": rs[0]["H_true"][-1],
+                    }
+                )
     return out
 
 

@@ -39,7 +39,7 @@ class Config(Preset):
             raise ValueError("T >= 2, hidden >= 1, inputs >= 1 and at least one seed are required")
 
     @classmethod
-    def book(cls) -> "Config":
+    def book(cls) -> Config:
         """A few seconds on 2 CPU cores."""
         return replace(cls(), T=60, hidden=32, seeds=(0, 1, 2))
 
@@ -47,9 +47,9 @@ class Config(Preset):
 @dataclass
 class Result:
     config: Config
-    error: dict[tuple[str, str], np.ndarray]    # (kind, split) -> (seeds, eps) E(eps)
-    slope: dict[tuple[str, str], np.ndarray]    # (kind, split) -> per-seed slope on the smallest five eps
-    ratio: dict[tuple[str, str], np.ndarray]    # (kind, split) -> all per-step ||B_t|| / ||A_t|| over seeds
+    error: dict[tuple[str, str], np.ndarray]  # (kind, split) -> (seeds, eps) E(eps)
+    slope: dict[tuple[str, str], np.ndarray]  # (kind, split) -> per-seed slope on the smallest five eps
+    ratio: dict[tuple[str, str], np.ndarray]  # (kind, split) -> all per-step ||B_t|| / ||A_t|| over seeds
     relative: dict[tuple[str, str], np.ndarray]  # (kind, split) -> per-seed E(1) / ||F(1)||_F
 
 
@@ -101,7 +101,16 @@ def summary(result: Result) -> list[dict]:
     rows = []
     for (kind, split), s in result.slope.items():
         r = result.ratio[kind, split]
-        rows.append({"cell": kind, "split": split, "slope": float(np.median(s)), "slope_min": float(s.min()),
-                     "slope_max": float(s.max()), "r_median": float(np.median(r)), "r_p90": float(np.quantile(r, 0.9)),
-                     "rel_error_eps1": float(np.median(result.relative[kind, split]))})
+        rows.append(
+            {
+                "cell": kind,
+                "split": split,
+                "slope": float(np.median(s)),
+                "slope_min": float(s.min()),
+                "slope_max": float(s.max()),
+                "r_median": float(np.median(r)),
+                "r_p90": float(np.quantile(r, 0.9)),
+                "rel_error_eps1": float(np.median(result.relative[kind, split])),
+            }
+        )
     return rows

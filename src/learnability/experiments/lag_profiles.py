@@ -36,7 +36,7 @@ from . import Preset
 from .cache import cached
 
 VARIANTS = ("exact", "gate_term", "reversed", "power5", "offbyone", "code")
-NEEDS = {"gate_term": "jacobian_terms", "code": "jacobian_terms"}    # variant -> the cell method it needs
+NEEDS = {"gate_term": "jacobian_terms", "code": "jacobian_terms"}  # variant -> the cell method it needs
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Config(Preset):
 
     def __post_init__(self) -> None:
         for kind in self.kinds:
-            resolve_kind(kind)                      # ValueError naming the registered kinds
+            resolve_kind(kind)  # ValueError naming the registered kinds
         bad = [v for v in self.variants if v not in VARIANTS]
         if bad:
             raise ValueError(f"unknown variants {bad}; allowed: {VARIANTS}")
@@ -70,7 +70,7 @@ class Config(Preset):
             raise ValueError("lr must be positive; seeds and checkpoints must be non-empty")
 
     @classmethod
-    def book(cls) -> "Config":
+    def book(cls) -> Config:
         """About 40 s on 2 CPU cores: shorter sequences, fewer neurons, steps and seeds."""
         return replace(cls(), T=40, hidden=32, steps=300, checkpoints=(0, 100, 200, 300), max_lag=20, seeds=(1, 2))
 
@@ -78,11 +78,11 @@ class Config(Preset):
 @dataclass
 class Result:
     config: Config
-    profile: dict[tuple[str, str], np.ndarray]      # (kind, variant) -> (seeds, checkpoints, max_lag) prof(l), l=1..
-    retention_pred: dict[str, np.ndarray]           # kind -> (seeds, checkpoints, max_lag)
+    profile: dict[tuple[str, str], np.ndarray]  # (kind, variant) -> (seeds, checkpoints, max_lag) prof(l), l=1..
+    retention_pred: dict[str, np.ndarray]  # kind -> (seeds, checkpoints, max_lag)
     update_pred: dict[tuple[str, str], np.ndarray]  # (kind, variant) -> (seeds, checkpoints, max_lag)
-    losses: dict[str, np.ndarray]                   # kind -> (seeds, steps)
-    skipped: dict[str, dict[str, str]]              # kind -> {variant, or "predictors": why it was not computed}
+    losses: dict[str, np.ndarray]  # kind -> (seeds, steps)
+    skipped: dict[str, dict[str, str]]  # kind -> {variant, or "predictors": why it was not computed}
 
 
 def skipped_features(kind: str, variants: tuple[str, ...]) -> dict[str, str]:
@@ -110,10 +110,14 @@ def _diagnostics(cell, xs: torch.Tensor, config: Config, seed: int) -> tuple[dic
             reverse = variant in ("reversed", "code")
             if variant in ("power5", "code"):
                 gen = torch.Generator().manual_seed(seed + 555)
-                products = (errata.reversed_products_by_lag(J, config.max_lag) if reverse
-                            else iter_transport_by_lag(J, config.max_lag))
-                profiles[variant] = lag_profile(products, config.max_lag,
-                                                lambda P, gen=gen: errata.power_iteration_norm(P, 5, gen))
+                products = (
+                    errata.reversed_products_by_lag(J, config.max_lag)
+                    if reverse
+                    else iter_transport_by_lag(J, config.max_lag)
+                )
+                profiles[variant] = lag_profile(
+                    products, config.max_lag, lambda P, gen=gen: errata.power_iteration_norm(P, 5, gen)
+                )
             else:
                 key = (J is J_code, reverse)
                 if key not in medians:
@@ -136,19 +140,30 @@ def compute(config: Config) -> Result:
     for kind in config.kinds:
         kind_config = replace(config, variants=tuple(v for v in config.variants if v not in skipped[kind]))
         options = {"alpha": config.alpha} if kind == "leaky" else {}
-        found = []          # per seed, per checkpoint: (profiles, retention predictor, update predictors)
+        found = []  # per seed, per checkpoint: (profiles, retention predictor, update predictors)
         for seed in tqdm(config.seeds, desc=f"S1 {kind}", leave=False, disable=None):
             # train in float32 (5x faster here), evaluate Jacobian products in float64 on a copy of the weights
             model = build_model(kind, config.task, config.inputs, config.hidden, seed, bias=False, **options)
             with torch_threads(1):
-                saved, loss = train(model, config.task, steps=config.steps, batch=config.batch, T=config.T,
-                                    optimizer="sgd", lr=config.lr, seed=seed, checkpoints=config.checkpoints)
-            model = build_model(kind, config.task, config.inputs, config.hidden, seed, bias=False,
-                                dtype=torch.float64, **options)
+                saved, loss = train(
+                    model,
+                    config.task,
+                    steps=config.steps,
+                    batch=config.batch,
+                    T=config.T,
+                    optimizer="sgd",
+                    lr=config.lr,
+                    seed=seed,
+                    checkpoints=config.checkpoints,
+                )
+            model = build_model(
+                kind, config.task, config.inputs, config.hidden, seed, bias=False, dtype=torch.float64, **options
+            )
             losses[kind].append(loss)
             probe_gen = torch.Generator().manual_seed(seed + 999)
-            xs, _, _ = tasks.make_batch(config.task, config.probe, config.T, config.inputs, probe_gen,
-                                        dtype=torch.float64)
+            xs, _, _ = tasks.make_batch(
+                config.task, config.probe, config.T, config.inputs, probe_gen, dtype=torch.float64
+            )
             found.append([])
             for step in config.checkpoints:
                 model.load_state_dict({name: value.double() for name, value in saved[step].items()})
@@ -196,8 +211,13 @@ def summary(result: Result, variant: str = "exact", checkpoint: int = -1) -> lis
         upd = result.update_pred[kind, variant][:, checkpoint]
         fits_r = [fit_power(p, q) for p, q in zip(prof, ret)]
         fits_u = [fit_power(p, q) for p, q in zip(prof, upd)]
-        rows.append({"cell": kind, "s_retention": float(np.median([f[0] for f in fits_r])),
-                     "r2_retention": float(np.median([f[1] for f in fits_r])),
-                     "s_update": float(np.median([f[0] for f in fits_u])),
-                     "r2_update": float(np.median([f[1] for f in fits_u]))})
+        rows.append(
+            {
+                "cell": kind,
+                "s_retention": float(np.median([f[0] for f in fits_r])),
+                "r2_retention": float(np.median([f[1] for f in fits_r])),
+                "s_update": float(np.median([f[0] for f in fits_u])),
+                "r2_update": float(np.median([f[1] for f in fits_u])),
+            }
+        )
     return rows

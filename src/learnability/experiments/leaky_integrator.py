@@ -58,28 +58,39 @@ class Config(Preset):
             raise ValueError("need N >= 2, lr > 0, t_max > 0 and at least one seed")
 
     @classmethod
-    def book(cls) -> "Config":
+    def book(cls) -> Config:
         """About 70 s on 2 CPU cores: N = 60, two seeds, lr 0.01, seven bulk radii, a smaller sampled-noise run."""
-        return replace(cls(), N=60, lr=0.01, seeds=(0, 1), s0_sweep=(0.1, 0.01, 0.001), bptt_N=20,
-                       sigmas=(0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9),
-                       bptt_batch=64, bptt_lr=0.05, bptt_trial=20.0, bptt_burn_in=10.0)
+        return replace(
+            cls(),
+            N=60,
+            lr=0.01,
+            seeds=(0, 1),
+            s0_sweep=(0.1, 0.01, 0.001),
+            bptt_N=20,
+            sigmas=(0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9),
+            bptt_batch=64,
+            bptt_lr=0.05,
+            bptt_trial=20.0,
+            bptt_burn_in=10.0,
+        )
 
 
 @dataclass
 class Result:
     config: Config
-    main: dict            # gd: trajectory, ode: trajectory, W0 eigenvalues, final eigenvalues, dW singular values
-    escape: list[dict]    # {s0, seed, p0, t50_gd, t50_ode}
-    sigmas: list[dict]    # {sigma, seed, p0, gd: {time, loss}, ode: {time, loss}, theory: {time, loss, shift},
-                          #  t90/t50/t10: {gd, ode, theory}} over the grid of bulk radii and the seeds
-    stiffness: dict       # factor -> {time, loss} or {error}; plus bound
-    bptt: dict            # {sgd: trajectory, gd: trajectory}
+    main: dict  # gd: trajectory, ode: trajectory, W0 eigenvalues, final eigenvalues, dW singular values
+    escape: list[dict]  # {s0, seed, p0, t50_gd, t50_ode}
+    sigmas: list[dict]  # {sigma, seed, p0, gd: {time, loss}, ode: {time, loss}, theory: {time, loss, shift},
+    #  t90/t50/t10: {gd, ode, theory}} over the grid of bulk radii and the seeds
+    stiffness: dict  # factor -> {time, loss} or {error}; plus bound
+    bptt: dict  # {sgd: trajectory, gd: trajectory}
 
 
 def _run(N: int, sigma: float, s0: float, c: float, lr: float, t_max: float, seed: int, every: float = 0.1):
     u0, v0, W0 = init_network(N, sigma, s0, seed)
-    gd = gradient_descent(u0, v0, W0, c, lr=lr, steps=int(round(t_max / lr)),
-                          record_every=max(1, int(round(every / lr))))
+    gd = gradient_descent(
+        u0, v0, W0, c, lr=lr, steps=int(round(t_max / lr)), record_every=max(1, int(round(every / lr)))
+    )
     ic = initial_conditions(u0, v0)
     ode = outlier_ode(ic["p0"], 0.0, c, t_max, n_points=int(round(t_max / every)) + 1)
     return u0, v0, W0, gd, ode, ic
@@ -100,19 +111,32 @@ def _finite_sigma_run(cfg: Config, sigma: float, seed: int) -> dict:
 def compute(config: Config) -> Result:
     cfg = config
     u0, v0, W0, gd, ode, _ = _run(cfg.N, cfg.sigma, cfg.s0, cfg.c_star, cfg.lr, cfg.t_max, cfg.seeds[0])
-    main = {"gd": {k: gd[k] for k in ("time", "loss", "eigenvalues", "uv", "u_norm", "v_norm", "drift")},
-            "ode": ode, "W0_eigs": np.linalg.eigvals(W0),
-            "dW_singular": np.linalg.svd(gd["W"] - W0, compute_uv=False)[:4]}
+    main = {
+        "gd": {k: gd[k] for k in ("time", "loss", "eigenvalues", "uv", "u_norm", "v_norm", "drift")},
+        "ode": ode,
+        "W0_eigs": np.linalg.eigvals(W0),
+        "dW_singular": np.linalg.svd(gd["W"] - W0, compute_uv=False)[:4],
+    }
     escape = []
     grid = [(s0, seed) for s0 in cfg.s0_sweep for seed in cfg.seeds]
     for s0, seed in tqdm(grid, desc="escape times", leave=False, disable=None):
-        t_max = cfg.t_max + (1 + cfg.c_star) / 2 * 2 * np.log(max(1.0, cfg.s0 / s0))   # later escapes need longer
+        t_max = cfg.t_max + (1 + cfg.c_star) / 2 * 2 * np.log(max(1.0, cfg.s0 / s0))  # later escapes need longer
         _, _, _, g, o, ic = _run(cfg.N, cfg.sigma, s0, cfg.c_star, cfg.lr, t_max, seed, every=0.05)
-        escape.append({"s0": s0, "seed": seed, "p0": ic["p0"], "t50_gd": time_to_fraction(g["time"], g["loss"]),
-                       "t50_ode": time_to_fraction(o["time"], o["loss"])})
-    sigmas = [_finite_sigma_run(cfg, sigma, seed) for sigma, seed in
-              tqdm([(s, seed) for s in cfg.sigmas for seed in cfg.seeds], desc="bulk radius", leave=False,
-                   disable=None)]
+        escape.append(
+            {
+                "s0": s0,
+                "seed": seed,
+                "p0": ic["p0"],
+                "t50_gd": time_to_fraction(g["time"], g["loss"]),
+                "t50_ode": time_to_fraction(o["time"], o["loss"]),
+            }
+        )
+    sigmas = [
+        _finite_sigma_run(cfg, sigma, seed)
+        for sigma, seed in tqdm(
+            [(s, seed) for s in cfg.sigmas for seed in cfg.seeds], desc="bulk radius", leave=False, disable=None
+        )
+    ]
     bound = theory.gd_step_bound(cfg.stiff_c)
     stiffness: dict = {"bound": bound, "runs": {}}
     u0, v0, W0 = init_network(cfg.N, cfg.sigma, 0.1, cfg.seeds[0])
@@ -126,11 +150,25 @@ def compute(config: Config) -> Result:
     u0, v0, W0 = init_network(cfg.bptt_N, cfg.sigma, cfg.bptt_s0, cfg.seeds[0])
     steps = int(round(cfg.t_max / cfg.bptt_lr))
     every = max(1, int(round(0.25 / cfg.bptt_lr)))
-    sgd = bptt_descent(u0, v0, W0, cfg.c_star, lr=cfg.bptt_lr, steps=steps, batch=cfg.bptt_batch, dt=cfg.bptt_dt,
-                       trial=cfg.bptt_trial, burn_in=cfg.bptt_burn_in, record_every=every, seed=cfg.seeds[0])
+    sgd = bptt_descent(
+        u0,
+        v0,
+        W0,
+        cfg.c_star,
+        lr=cfg.bptt_lr,
+        steps=steps,
+        batch=cfg.bptt_batch,
+        dt=cfg.bptt_dt,
+        trial=cfg.bptt_trial,
+        burn_in=cfg.bptt_burn_in,
+        record_every=every,
+        seed=cfg.seeds[0],
+    )
     pop = gradient_descent(u0, v0, W0, cfg.c_star, lr=cfg.bptt_lr, steps=steps, record_every=every)
-    bptt = {"sgd": {k: sgd[k] for k in ("time", "sampled", "loss", "eigenvalues")},
-            "gd": {k: pop[k] for k in ("time", "loss", "eigenvalues")}}
+    bptt = {
+        "sgd": {k: sgd[k] for k in ("time", "sampled", "loss", "eigenvalues")},
+        "gd": {k: pop[k] for k in ("time", "loss", "eigenvalues")},
+    }
     return Result(cfg, main, escape, sigmas, stiffness, bptt)
 
 

@@ -37,7 +37,7 @@ class Config(Preset):
     multi_kappa: tuple[float, ...] = (1.0, 1.0)
     multi_lr: float = 0.005
     multi_t: float = 40.0
-    record: float = 0.5          # time between records
+    record: float = 0.5  # time between records
 
     def __post_init__(self) -> None:
         if not 0 <= self.sigma < 1 or self.N < 2 or self.lr <= 0 or self.t_max <= 0 or not self.seeds:
@@ -46,7 +46,7 @@ class Config(Preset):
             raise ValueError("multi_c and multi_kappa must have the same length")
 
     @classmethod
-    def book(cls) -> "Config":
+    def book(cls) -> Config:
         """About 40 s on 2 CPU cores: N = 40, one seed, lr 0.02 (0.01 for the two-timescale target)."""
         return replace(cls(), N=40, lr=0.02, seeds=(0,), multi_lr=0.01, t_max=200.0)
 
@@ -54,9 +54,9 @@ class Config(Preset):
 @dataclass
 class Result:
     config: Config
-    pair: dict        # reduced: pair_ode output; zero_bulk: GD from W0 = 0; bulk: seed -> GD from the random bulk
-    single: dict      # outlier_ode output for the same target
-    multi: dict       # gd: GD trajectory; ode: one-pole outlier ODE
+    pair: dict  # reduced: pair_ode output; zero_bulk: GD from W0 = 0; bulk: seed -> GD from the random bulk
+    single: dict  # outlier_ode output for the same target
+    multi: dict  # gd: GD trajectory; ode: one-pole outlier ODE
 
 
 def _trajectory(gd: dict) -> dict:
@@ -83,12 +83,30 @@ def compute(config: Config) -> Result:
     single = outlier_ode(ic["p0"], 0.0, t_max=cfg.t_max, n_points=n_points, **target)
     u, v, W = init_network(cfg.N, cfg.sigma, cfg.s0, cfg.seeds[0])
     multi_every = max(1, int(round(0.1 / cfg.multi_lr)))
-    gd = gradient_descent(u, v, W, cfg.multi_c, kappa=cfg.multi_kappa, lr=cfg.multi_lr,
-                          steps=int(round(cfg.multi_t / cfg.multi_lr)), record_every=multi_every)
-    ode = outlier_ode(initial_conditions(u, v)["p0"], 0.0, cfg.multi_c, cfg.multi_t, kappa=cfg.multi_kappa,
-                      n_points=int(round(cfg.multi_t / 0.1)) + 1)
-    return Result(cfg, {"reduced": reduced, "zero_bulk": _trajectory(zero), "bulk": bulk}, single,
-                  {"gd": _trajectory(gd), "ode": ode})
+    gd = gradient_descent(
+        u,
+        v,
+        W,
+        cfg.multi_c,
+        kappa=cfg.multi_kappa,
+        lr=cfg.multi_lr,
+        steps=int(round(cfg.multi_t / cfg.multi_lr)),
+        record_every=multi_every,
+    )
+    ode = outlier_ode(
+        initial_conditions(u, v)["p0"],
+        0.0,
+        cfg.multi_c,
+        cfg.multi_t,
+        kappa=cfg.multi_kappa,
+        n_points=int(round(cfg.multi_t / 0.1)) + 1,
+    )
+    return Result(
+        cfg,
+        {"reduced": reduced, "zero_bulk": _trajectory(zero), "bulk": bulk},
+        single,
+        {"gd": _trajectory(gd), "ode": ode},
+    )
 
 
 def run(config: Config | None = None, *, force: bool = False) -> Result:

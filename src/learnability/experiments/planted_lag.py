@@ -47,36 +47,61 @@ class Config(Preset):
             raise ValueError(f"planted must hold at least 3 distinct lags; got {self.planted}")
         if self.coefficient <= 0 or self.threshold <= 0:
             raise ValueError("coefficient and threshold must be positive")
-        self.pipeline(self.planted[0])                     # the pipeline's own checks (lags < T, architectures, ...)
+        self.pipeline(self.planted[0])  # the pipeline's own checks (lags < T, architectures, ...)
 
     @classmethod
-    def book(cls) -> "Config":
+    def book(cls) -> Config:
         """About a minute on 2 CPU cores: the window pipeline's book sizes, three architectures."""
-        return replace(cls(), architectures=("ConstGate", "DiagGate", "LSTM"), planted=(1, 2, 3, 4, 6, 8, 12, 16),
-                       T=64, D=4, H=16, n_diag=2048, diag_batch=256)
+        return replace(
+            cls(),
+            architectures=("ConstGate", "DiagGate", "LSTM"),
+            planted=(1, 2, 3, 4, 6, 8, 12, 16),
+            T=64,
+            D=4,
+            H=16,
+            n_diag=2048,
+            diag_batch=256,
+        )
 
     def pipeline(self, planted: int) -> wp.Config:
         """The window-pipeline config of the task with the single lag ``planted``, diagnosed on the planted grid."""
-        return wp.Config.full(T=self.T, D=self.D, H=self.H, task_lags=(planted,), coefficients=(self.coefficient,),
-                              sigma_y=self.sigma_y, n_diag=self.n_diag, diag_batch=self.diag_batch,
-                              architectures=self.architectures, gate_init=self.gate_init, seeds=(self.seed,),
-                              lag_grid=tuple(sorted(self.planted)), exact_sequences=4, pair_sequences=4,
-                              sweep_optimizers=(), sweep_lrs=(), sweep_architecture=self.architectures[0],
-                              retrain_architectures=(), retrain_N=(), stages=(), device=self.device)
+        return wp.Config.full(
+            T=self.T,
+            D=self.D,
+            H=self.H,
+            task_lags=(planted,),
+            coefficients=(self.coefficient,),
+            sigma_y=self.sigma_y,
+            n_diag=self.n_diag,
+            diag_batch=self.diag_batch,
+            architectures=self.architectures,
+            gate_init=self.gate_init,
+            seeds=(self.seed,),
+            lag_grid=tuple(sorted(self.planted)),
+            exact_sequences=4,
+            pair_sequences=4,
+            sweep_optimizers=(),
+            sweep_lrs=(),
+            sweep_architecture=self.architectures[0],
+            retrain_architectures=(),
+            retrain_N=(),
+            stages=(),
+            device=self.device,
+        )
 
 
 @dataclass
 class Result:
     config: Config
-    lags: np.ndarray                  # the grid: sorted planted lags
-    f: dict[str, np.ndarray]          # architecture -> envelope of the untrained network over the grid
-    z: dict[str, np.ndarray]          # architecture -> (planted, grid) signal in standard errors, m_hat / se
-    m: dict[str, np.ndarray]          # architecture -> (planted, grid) m_hat
-    se: dict[str, np.ndarray]         # architecture -> (planted, grid) standard errors
-    N: dict[str, np.ndarray]          # architecture -> (planted, grid) calibrated N_hat (inf: undetectable)
-    detected: dict[str, np.ndarray]   # architecture -> (planted, grid) signal told from zero (family-wise test)
-    alpha: dict[str, float]           # architecture -> pooled alpha_hat (median over planted tasks)
-    z_crit: float                     # the detection bar |m_hat| / se of the family-wise test over the grid
+    lags: np.ndarray  # the grid: sorted planted lags
+    f: dict[str, np.ndarray]  # architecture -> envelope of the untrained network over the grid
+    z: dict[str, np.ndarray]  # architecture -> (planted, grid) signal in standard errors, m_hat / se
+    m: dict[str, np.ndarray]  # architecture -> (planted, grid) m_hat
+    se: dict[str, np.ndarray]  # architecture -> (planted, grid) standard errors
+    N: dict[str, np.ndarray]  # architecture -> (planted, grid) calibrated N_hat (inf: undetectable)
+    detected: dict[str, np.ndarray]  # architecture -> (planted, grid) signal told from zero (family-wise test)
+    alpha: dict[str, float]  # architecture -> pooled alpha_hat (median over planted tasks)
+    z_crit: float  # the detection bar |m_hat| / se of the family-wise test over the grid
 
 
 def compute(config: Config) -> Result:
@@ -115,10 +140,17 @@ def law_rows(result: Result) -> list[dict]:
         except ValueError:
             slope = np.nan
         hits = int(result.detected[architecture][diag, diag].sum())
-        out.append({"architecture": architecture, "detected at l*": f"{hits}/{N.size}",
-                    "alpha_hat": result.alpha[architecture], "gamma": law["gamma"],
-                    "gamma 95% interval": f"[{law['gamma_low']:.2f}, {law['gamma_high']:.2f}]",
-                    "misfit": law["misfit"], "master slope": slope})
+        out.append(
+            {
+                "architecture": architecture,
+                "detected at l*": f"{hits}/{N.size}",
+                "alpha_hat": result.alpha[architecture],
+                "gamma": law["gamma"],
+                "gamma 95% interval": f"[{law['gamma_low']:.2f}, {law['gamma_high']:.2f}]",
+                "misfit": law["misfit"],
+                "master slope": slope,
+            }
+        )
     return out
 
 

@@ -45,7 +45,7 @@ class Config(Preset):
             raise ValueError("need at least one seed and N >= 2")
 
     @classmethod
-    def book(cls) -> "Config":
+    def book(cls) -> Config:
         """About 40 s on 2 CPU cores: N = 300 and two seeds for the crossover, N = 60 for the regimes."""
         c_grid = tuple(round(0.1 * i - 0.05, 2) for i in range(1, 11)) + (1.0, 1.25, 1.5, 1.75, 2.0)
         return replace(cls(), N=300, seeds=(0, 1), c_grid=c_grid, regime_N=60)
@@ -54,10 +54,10 @@ class Config(Preset):
 @dataclass
 class Result:
     config: Config
-    rel_loss: dict        # sigma -> (seeds, len(c_grid), len(times)) loss / initial loss
-    v_norm2: dict         # sigma -> (seeds, len(c_grid), len(times)) |v|^2
-    regimes: dict         # sigma -> {time, loss, top, u_norm0, W0_eigs, final_eigs, dW_singular}
-    scaled: dict          # the lazy sigma's run from |u0| ~ |v0| ~ sigma, same fields
+    rel_loss: dict  # sigma -> (seeds, len(c_grid), len(times)) loss / initial loss
+    v_norm2: dict  # sigma -> (seeds, len(c_grid), len(times)) |v|^2
+    regimes: dict  # sigma -> {time, loss, top, u_norm0, W0_eigs, final_eigs, dW_singular}
+    scaled: dict  # the lazy sigma's run from |u0| ~ |v0| ~ sigma, same fields
 
 
 def compute(config: Config) -> Result:
@@ -74,8 +74,10 @@ def compute(config: Config) -> Result:
                 L[i, j] = flow["loss"] / (target_norm(c) / 2)
                 V[i, j] = flow["v_norm2"]
         rel_loss[sigma], v_norm2[sigma] = L, V
-    regimes = {sigma: _full_training(cfg, sigma, cfg.s0)
-               for sigma in tqdm(cfg.regime_sigmas, desc="regimes", leave=False, disable=None)}
+    regimes = {
+        sigma: _full_training(cfg, sigma, cfg.s0)
+        for sigma in tqdm(cfg.regime_sigmas, desc="regimes", leave=False, disable=None)
+    }
     lazy = max(cfg.regime_sigmas)
     return Result(cfg, rel_loss, v_norm2, regimes, _full_training(cfg, lazy, lazy))
 
@@ -83,11 +85,24 @@ def compute(config: Config) -> Result:
 def _full_training(cfg: Config, sigma: float, s0: float) -> dict:
     """Full gradient descent on (u, v, W) from bulk radius sigma and read-in/read-out scale s0."""
     u0, v0, W0 = init_network(cfg.regime_N, sigma, s0, cfg.seeds[0])
-    gd = gradient_descent(u0, v0, W0, cfg.regime_c, lr=cfg.lr, steps=int(round(cfg.t_max / cfg.lr)),
-                          record_every=max(1, int(round(0.1 / cfg.lr))))
-    return {"time": gd["time"], "loss": gd["loss"], "top": gd["eigenvalues"].real.max(1), "u_norm0": gd["u_norm"][0],
-            "W0_eigs": np.linalg.eigvals(W0), "final_eigs": gd["eigenvalues"][-1],
-            "dW_singular": np.linalg.svd(gd["W"] - W0, compute_uv=False)[:6]}
+    gd = gradient_descent(
+        u0,
+        v0,
+        W0,
+        cfg.regime_c,
+        lr=cfg.lr,
+        steps=int(round(cfg.t_max / cfg.lr)),
+        record_every=max(1, int(round(0.1 / cfg.lr))),
+    )
+    return {
+        "time": gd["time"],
+        "loss": gd["loss"],
+        "top": gd["eigenvalues"].real.max(1),
+        "u_norm0": gd["u_norm"][0],
+        "W0_eigs": np.linalg.eigvals(W0),
+        "final_eigs": gd["eigenvalues"][-1],
+        "dW_singular": np.linalg.svd(gd["W"] - W0, compute_uv=False)[:6],
+    }
 
 
 def run(config: Config | None = None, *, force: bool = False) -> Result:

@@ -37,8 +37,8 @@ from __future__ import annotations
 import copy
 import math
 import threading
-from collections.abc import Callable, Iterator
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -50,16 +50,22 @@ from tqdm import tqdm
 
 from ..cells import Cell, is_builtin, kinds, make_cell, missing_features, refused_options
 from ..diagnostics import matched_samples
-from ..effective_lr import (lstm_code_diagonals, lstm_code_windows, trajectory_diagonals, transport_diagonal_windows,
-                            window_envelope, windows)
+from ..effective_lr import (
+    lstm_code_diagonals,
+    lstm_code_windows,
+    trajectory_diagonals,
+    transport_diagonal_windows,
+    window_envelope,
+    windows,
+)
 from ..training import OPTIMIZERS, SequenceModel, torch_threads, training_forward
 from . import Preset
 from .cache import cached, cached_piece
 
 ARCHITECTURES = {"ConstGate": "leaky", "SharedGate": "scalar", "DiagGate": "multi", "GRU": "gru", "LSTM": "lstm"}
 ADAPTIVE = {"adamw": "exp_avg_sq", "adam": "exp_avg_sq", "rmsprop": "square_avg"}
-TRANSPORT_SEQUENCES = 4      # sequences whose step Jacobians (T, d, d) are held at once for the exact transport
-_FORWARD_AD = threading.Lock()   # forward-mode AD levels are global to a process: threaded runs take turns
+TRANSPORT_SEQUENCES = 4  # sequences whose step Jacobians (T, d, d) are held at once for the exact transport
+_FORWARD_AD = threading.Lock()  # forward-mode AD levels are global to a process: threaded runs take turns
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ class Config(Preset):
     sweep_architecture: str = "DiagGate"
     retrain_N: tuple[int, ...] = (250, 1000, 4000)
     retrain_architectures: tuple[str, ...] = ("ConstGate", "DiagGate")
-    stages: tuple[float, ...] = (0.0, 0.1)       # also diagnose full-data runs at these fractions of training
+    stages: tuple[float, ...] = (0.0, 0.1)  # also diagnose full-data runs at these fractions of training
     device: str = "cpu"
     n_jobs: int = 1
 
@@ -109,7 +115,7 @@ class Config(Preset):
         unknown = [a for a in named if a not in available_architectures()]
         if unknown:
             raise ValueError(f"unknown architectures {unknown}; available: {available_architectures()}")
-        for architecture in named:          # a reader's cell that cannot be built at all: say so now
+        for architecture in named:  # a reader's cell that cannot be built at all: say so now
             if not is_builtin(kind_of(architecture)):
                 make_architecture_cell(self, architecture, seed=0)
         bad = [o for o in (self.optimizer, *self.sweep_optimizers) if o not in OPTIMIZERS]
@@ -126,12 +132,16 @@ class Config(Preset):
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("device='cuda' asked for, but torch sees no CUDA device; use device='cpu'")
         if self.gru_zero_order not in ("standard", "code"):
-            raise ValueError("gru_zero_order must be 'standard' (prod(1 - z)) or 'code' (the authors' three "
-                             f"products, flag F9); got {self.gru_zero_order!r}")
+            raise ValueError(
+                "gru_zero_order must be 'standard' (prod(1 - z)) or 'code' (the authors' three "
+                f"products, flag F9); got {self.gru_zero_order!r}"
+            )
         if self.lstm_rates not in ("code", "cell"):
-            raise ValueError("lstm_rates must be 'code' (the authors' rates: window-end factor and h-mediated "
-                             "correction) or 'cell' (the forget-gate product of the cell path); got "
-                             f"{self.lstm_rates!r}")
+            raise ValueError(
+                "lstm_rates must be 'code' (the authors' rates: window-end factor and h-mediated "
+                "correction) or 'cell' (the forget-gate product of the cell path); got "
+                f"{self.lstm_rates!r}"
+            )
         if self.jvp not in ("total", "immediate"):
             raise ValueError(f"jvp must be 'total' (the authors' choice) or 'immediate' (flag F10); got {self.jvp!r}")
         if any(not 0 <= fraction < 1 for fraction in self.stages):
@@ -139,31 +149,61 @@ class Config(Preset):
         if self.n_jobs < 1 or self.directions < 1 or self.exact_stride < 1 or not self.seeds:
             raise ValueError("n_jobs, directions and exact_stride must be >= 1 and seeds non-empty")
         if max(self.retrain_N, default=0) > self.n_train or max(self.exact_sequences, self.pair_sequences) > min(
-                self.n_diag, self.diag_batch):
-            raise ValueError("retrain_N cannot exceed n_train, nor exact_sequences and pair_sequences the diagnostic "
-                             "batch")
+            self.n_diag, self.diag_batch
+        ):
+            raise ValueError(
+                "retrain_N cannot exceed n_train, nor exact_sequences and pair_sequences the diagnostic batch"
+            )
 
     @classmethod
-    def book(cls) -> "Config":
+    def book(cls) -> Config:
         """About 2-3 minutes on 2 CPU cores: T = 64, D = 4, H = 16, task lags 2..16 (the paper's coefficients),
         512 training and 1024 diagnostic sequences, 50 epochs of batch 64 (AdamW 1e-2: 400 steps), lags 1..40, one
         seed, two parallel jobs; retraining on N = 8, 32, 128 sequences."""
-        return replace(cls(), T=64, D=4, H=16, task_lags=(2, 4, 8, 12, 16), n_train=512, n_diag=1024, lr=1e-2,
-                       epochs=50, batch=64, seeds=(212,), lag_grid=tuple(range(1, 41)), exact_sequences=32,
-                       exact_stride=1, pair_sequences=256, diag_batch=256, sweep_lrs=(1e-2, 0.3, 0.03, 1e-2), retrain_N=(8, 32, 128),
-                       n_jobs=2)
+        return replace(
+            cls(),
+            T=64,
+            D=4,
+            H=16,
+            task_lags=(2, 4, 8, 12, 16),
+            n_train=512,
+            n_diag=1024,
+            lr=1e-2,
+            epochs=50,
+            batch=64,
+            seeds=(212,),
+            lag_grid=tuple(range(1, 41)),
+            exact_sequences=32,
+            exact_stride=1,
+            pair_sequences=256,
+            diag_batch=256,
+            sweep_lrs=(1e-2, 0.3, 0.03, 1e-2),
+            retrain_N=(8, 32, 128),
+            n_jobs=2,
+        )
 
     @classmethod
-    def medium(cls) -> "Config":
+    def medium(cls) -> Config:
         """The scale the book's measured chapters execute (between book and full): the architectures only, no
         optimizer or retraining sweep (those stay at :meth:`book`). T = 256, task lags 8..64 (the paper's
         coefficients), lags 4..128 in steps of 4, 4096 diagnostic sequences, three seeds, the book's network (D = 4,
         H = 16) and optimisation (400 AdamW steps of batch 64 on 512 sequences), diagnosed at initialisation, after
         10 % of training and at the end."""
         book = cls.book()
-        return replace(book, T=256, task_lags=(8, 16, 32, 48, 64), n_diag=4096, seeds=(212, 1001, 2002),
-                       lag_grid=tuple(range(4, 129, 4)), exact_sequences=16, exact_stride=4, pair_sequences=64,
-                       sweep_optimizers=(book.optimizer,), sweep_lrs=(book.lr,), retrain_N=())
+        return replace(
+            book,
+            T=256,
+            task_lags=(8, 16, 32, 48, 64),
+            n_diag=4096,
+            seeds=(212, 1001, 2002),
+            lag_grid=tuple(range(4, 129, 4)),
+            exact_sequences=16,
+            exact_stride=4,
+            pair_sequences=64,
+            sweep_optimizers=(book.optimizer,),
+            sweep_lrs=(book.lr,),
+            retrain_N=(),
+        )
 
 
 def available_architectures() -> list[str]:
@@ -182,8 +222,8 @@ def kind_of(architecture: str) -> str:
 @dataclass
 class Result:
     config: Config
-    runs: dict          # (architecture, optimizer, n_train, seed) -> diagnostics dict (see `diagnose`)
-    skipped: dict[str, dict[str, str]] = field(default_factory=dict)   # architecture -> {what: why} (`skipped`)
+    runs: dict  # (architecture, optimizer, n_train, seed) -> diagnostics dict (see `diagnose`)
+    skipped: dict[str, dict[str, str]] = field(default_factory=dict)  # architecture -> {what: why} (`skipped`)
 
 
 # ----- task ---------------------------------------------------------------------------------------------------
@@ -222,12 +262,16 @@ def skipped(config: Config) -> dict[str, dict[str, str]]:
         kind = kind_of(architecture)
         reasons = dict(architecture_options(config, architecture)[1])
         if not is_builtin(kind) and not make_architecture_cell(config, architecture, seed=0).gate_weights:
-            reasons["gate_weights"] = (f"cell kind {kind!r} names no gate_weights: its gate weights keep their "
-                                       "uniform initialisation instead of zero")
+            reasons["gate_weights"] = (
+                f"cell kind {kind!r} names no gate_weights: its gate weights keep their "
+                "uniform initialisation instead of zero"
+            )
         if "retention" in missing_features(kind):
-            reasons["first-order split"] = (f"cell kind {kind!r} defines no retention: its rates are the exact "
-                                            "diagonal products prod_j diag(J_j) (eq-jac-diagonal), with no "
-                                            "retention / correction split")
+            reasons["first-order split"] = (
+                f"cell kind {kind!r} defines no retention: its rates are the exact "
+                "diagonal products prod_j diag(J_j) (eq-jac-diagonal), with no "
+                "retention / correction split"
+            )
         if reasons:
             out[architecture] = reasons
     return out
@@ -235,8 +279,9 @@ def skipped(config: Config) -> dict[str, dict[str, str]]:
 
 def make_architecture_cell(config: Config, architecture: str, seed: int) -> Cell:
     """The cell of ``architecture`` with the options of :func:`architecture_options` and ``seed``."""
-    return make_cell(kind_of(architecture), config.D, config.H, seed=seed,
-                     **architecture_options(config, architecture)[0])
+    return make_cell(
+        kind_of(architecture), config.D, config.H, seed=seed, **architecture_options(config, architecture)[0]
+    )
 
 
 def build(config: Config, architecture: str, seed: int) -> SequenceModel:
@@ -260,10 +305,17 @@ def total_steps(config: Config) -> int:
     return config.epochs * max(1, math.ceil(config.n_train / config.batch))
 
 
-def train_model(config: Config, architecture: str, optimizer: str, lr: float, n_train: int, seed: int,
-                steps: int | None = None, progress: bool = False,
-                before_step: Callable[[int, SequenceModel, torch.optim.Optimizer], None] | None = None
-                ) -> tuple[SequenceModel, torch.optim.Optimizer]:
+def train_model(
+    config: Config,
+    architecture: str,
+    optimizer: str,
+    lr: float,
+    n_train: int,
+    seed: int,
+    steps: int | None = None,
+    progress: bool = False,
+    before_step: Callable[[int, SequenceModel, torch.optim.Optimizer], None] | None = None,
+) -> tuple[SequenceModel, torch.optim.Optimizer]:
     """Train on the first ``n_train`` training sequences: ``steps`` optimizer steps (default: :func:`total_steps`,
     the same optimisation budget for every N), mini-batches of ``batch`` drawn without replacement per pass, MSE
     over all steps, global-norm clipping. ``before_step(k, model, opt)`` is called before step k = 0..steps - 1 (to
@@ -276,13 +328,14 @@ def train_model(config: Config, architecture: str, optimizer: str, lr: float, n_
     steps = total_steps(config) if steps is None else steps
     gen = torch.Generator().manual_seed(seed + 99)
     order = torch.empty(0, dtype=torch.long)
-    for k in tqdm(range(steps), desc=f"{architecture}/{optimizer}/N={n_train}", disable=None if progress else True,
-                  leave=False):
+    for k in tqdm(
+        range(steps), desc=f"{architecture}/{optimizer}/N={n_train}", disable=None if progress else True, leave=False
+    ):
         if before_step is not None:
             before_step(k, model, opt)
         if order.numel() < min(config.batch, n_train):
             order = torch.cat([order, torch.randperm(n_train, generator=gen)])
-        idx, order = order[: config.batch], order[config.batch:]
+        idx, order = order[: config.batch], order[config.batch :]
         loss = nn.functional.mse_loss(training_forward(model, x[idx]).squeeze(-1), y[idx])
         opt.zero_grad()
         loss.backward()
@@ -318,7 +371,7 @@ def adaptive_rates(model: SequenceModel, opt: torch.optim.Optimizer, optimizer: 
 def rayleigh_rates(rates: Tensor, h: Tensor) -> Tensor:
     """Lag-dependent Lambda^(q)(b, k) = sum_j lambda_qj h_{k,j}^2 / sum_j h_{k,j}^2 for states h (B, K, n), the
     authors' later pipeline (flag F12); the row mean where h_k = 0."""
-    h2 = h ** 2
+    h2 = h**2
     norm = h2.sum(-1, keepdim=True)
     quotient = (h2 @ rates.T) / torch.where(norm > 0, norm, torch.ones_like(norm))
     return torch.where(norm > 0, quotient, rates.mean(1).expand_as(quotient))
@@ -327,7 +380,7 @@ def rayleigh_rates(rates: Tensor, h: Tensor) -> Tensor:
 def _unit_direction(model: SequenceModel, seed: int) -> dict[str, Tensor]:
     gen = torch.Generator().manual_seed(seed)
     w = {k: torch.randn(p.shape, generator=gen, dtype=p.dtype) for k, p in model.cell.named_parameters()}
-    norm = math.sqrt(sum(float((t ** 2).sum()) for t in w.values()))
+    norm = math.sqrt(sum(float((t**2).sum()) for t in w.values()))
     return {k: t / norm for k, t in w.items()}
 
 
@@ -359,8 +412,9 @@ def _forward_derivative(module: nn.Module, direction: dict[str, Tensor], *args: 
     ``functional_call``. About five times faster here than ``torch.func.jvp`` of the same function, with the same
     result (tested)."""
     with _FORWARD_AD, torch.no_grad(), fwAD.dual_level():
-        params = {f"cell.{k}": fwAD.make_dual(p.detach(), direction[k].to(p))
-                  for k, p in module.cell.named_parameters()}
+        params = {
+            f"cell.{k}": fwAD.make_dual(p.detach(), direction[k].to(p)) for k, p in module.cell.named_parameters()
+        }
         return fwAD.unpack_dual(torch.func.functional_call(module, params, args)).tangent
 
 
@@ -391,8 +445,9 @@ def immediate_jvp_states(cell, xs: Tensor, direction: dict[str, Tensor]) -> Tens
     return _forward_derivative(_Step(cell), direction, xs.reshape(B * T, -1), prev).reshape(B, T, -1)
 
 
-def first_order_rates(config: Config, cell, xs: Tensor, r: Tensor, rt: Tensor, lags: list[int],
-                      states: Tensor | None = None) -> Iterator[tuple[int, int, Tensor]]:
+def first_order_rates(
+    config: Config, cell, xs: Tensor, r: Tensor, rt: Tensor, lags: list[int], states: Tensor | None = None
+) -> Iterator[tuple[int, int, Tensor]]:
     """(i, lag, mu) per lag of the first-order rates the pipeline reads (eq-mu; layout of ``effective_lr.windows``)
     from the trajectory's retentions r and corrections rt; for the LSTM with ``lstm_rates="code"`` the authors' rates
     instead (eq-lstm-code-rates: window-end factor and h-mediated correction); for a reader's cell without a
@@ -418,7 +473,7 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
     model = model.double().to(device).requires_grad_(False)
     model.cell.dtype = torch.float64
     cell, lags = model.cell, list(config.lag_grid)
-    split = "retention" not in missing_features(cell.kind)       # a reader's cell may have no retention
+    split = "retention" not in missing_features(cell.kind)  # a reader's cell may have no retention
     x, y, u = multilag_data(config, config.n_diag, seed, split=1)
     x, y, u = x.double().to(device), y.double().to(device), u.double().to(device)
     matrix = rate_matrix(model, opt, optimizer, lr).to(device) if opt is not None else None
@@ -433,21 +488,21 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
     pairs: list[Tensor] = []
     sub, stride = x[: config.exact_sequences], config.exact_stride
     f_transport, f_same = torch.zeros(L, dtype=torch.float64), torch.zeros(L, dtype=torch.float64)
-    for start in range(0, len(sub), TRANSPORT_SEQUENCES):         # a few sequences' Jacobians in memory at once
-        chunk = sub[start:start + TRANSPORT_SEQUENCES]
+    for start in range(0, len(sub), TRANSPORT_SEQUENCES):  # a few sequences' Jacobians in memory at once
+        chunk = sub[start : start + TRANSPORT_SEQUENCES]
         for i, _, d in transport_diagonal_windows(cell, chunk, lags, stride):
             f_transport[i] += d.abs().sum(-1).mean() * len(chunk) / len(sub)
     with torch.no_grad():
         r_sub, rt_sub = trajectory_diagonals(cell, sub, split=split)
         for i, _, mu in first_order_rates(config, cell, sub, r_sub, rt_sub, lags):
-            f_same[i] = mu[:, ::stride].abs().sum(-1).mean()          # the same windows as the transport's
+            f_same[i] = mu[:, ::stride].abs().sum(-1).mean()  # the same windows as the transport's
     half, preds = config.n_diag // 2, []
     for start in range(0, config.n_diag, config.diag_batch):
-        xb, yb = x[start:start + config.diag_batch], y[start:start + config.diag_batch]
+        xb, yb = x[start : start + config.diag_batch], y[start : start + config.diag_batch]
         with torch.no_grad():
-            flat = cell.states(xb)                              # (B, T + 1, d), one pass for everything below
+            flat = cell.states(xb)  # (B, T + 1, d), one pass for everything below
             r, rt = trajectory_diagonals(cell, xb, states=flat, split=split)
-            hidden = cell.hidden_trajectory(flat)               # (B, T + 1, n): perturbation entering at k = 0..T
+            hidden = cell.hidden_trajectory(flat)  # (B, T + 1, n): perturbation entering at k = 0..T
             pred = model.readout(hidden[:, 1:]).squeeze(-1)
             delta = (pred - yb)[..., None] * w_out
             preds.append(pred[: max(0, half - start)])
@@ -462,32 +517,41 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
         for i, lag, mu in first_order_rates(config, cell, xb, r, rt, lags, flat):
             if code_terms is not None:
                 mu = mu + next(code_terms)
-            per_unit = mu.abs().mean((0, 1))                         # mean |mu| per neuron; f = its sum
+            per_unit = mu.abs().mean((0, 1))  # mean |mu| per neuron; f = its sum
             f_first[i] += scale * float(per_unit.sum())
             unit[i] += scale * per_unit.cpu()
             psi = sum(matched_samples(mu, delta, v, lag, config.per_sequence) for v in vs) / len(vs)
             samples[i].append(psi.cpu())
             if rates is not None:
-                weighted = mu * lam[:, : mu.shape[1]]                # Lambda(b, k) mu with k = t - lag
-                f_opt[i] += scale * float(per_unit @ rates)          # Lambda > 0 does not depend on (b, t)
+                weighted = mu * lam[:, : mu.shape[1]]  # Lambda(b, k) mu with k = t - lag
+                f_opt[i] += scale * float(per_unit @ rates)  # Lambda > 0 does not depend on (b, t)
                 f_rq[i] += scale * float(weighted.abs().sum(-1).mean())
                 psi_opt = sum(matched_samples(weighted, delta, v, lag, config.per_sequence) for v in vs) / len(vs)
-                samples_opt[i].append(psi_opt.cpu())                # Lambda inside psi, the authors' later code
+                samples_opt[i].append(psi_opt.cpu())  # Lambda inside psi, the authors' later code
             if start == 0:
                 P = config.pair_sequences
                 pairs.append(matched_samples(mu[:P], delta[:P], vs[0][:P], lag, per_sequence=False).float().cpu())
-    pred = torch.cat(preds)                                     # the first half of the diagnostic set
+    pred = torch.cat(preds)  # the first half of the diagnostic set
     with torch.no_grad():
         proj = x[:half] @ u
         learned = [float((pred[:, lag:] * proj[:, :-lag]).mean()) for lag in config.task_lags]
         mse = float(((pred - y[:half]) ** 2).mean())
-    return {"lags": np.array(lags), "f_first": f_first.numpy(), "f_exact_product": f_exact.numpy(),
-            "f_transport": f_transport.numpy(), "f_first_same": f_same.cpu().numpy(),
-            "f_optimizer": None if rates is None else f_opt.numpy(),
-            "f_optimizer_rq": None if rates is None else f_rq.numpy(), "mu_unit": unit.numpy(),
-            "psi": [torch.cat(s).numpy() for s in samples], "psi_pairs": [p.numpy() for p in pairs],
-            "psi_optimizer": None if rates is None else [torch.cat(s).numpy() for s in samples_opt],
-            "learned": np.array(learned), "mse": mse, "rates": None if rates is None else rates.cpu().numpy()}
+    return {
+        "lags": np.array(lags),
+        "f_first": f_first.numpy(),
+        "f_exact_product": f_exact.numpy(),
+        "f_transport": f_transport.numpy(),
+        "f_first_same": f_same.cpu().numpy(),
+        "f_optimizer": None if rates is None else f_opt.numpy(),
+        "f_optimizer_rq": None if rates is None else f_rq.numpy(),
+        "mu_unit": unit.numpy(),
+        "psi": [torch.cat(s).numpy() for s in samples],
+        "psi_pairs": [p.numpy() for p in pairs],
+        "psi_optimizer": None if rates is None else [torch.cat(s).numpy() for s in samples_opt],
+        "learned": np.array(learned),
+        "mse": mse,
+        "rates": None if rates is None else rates.cpu().numpy(),
+    }
 
 
 def _one(config: Config, spec: tuple, threads: int | None) -> tuple[tuple, dict]:
@@ -504,25 +568,35 @@ def _one(config: Config, spec: tuple, threads: int | None) -> tuple[tuple, dict]
 
     def checkpoint(step: int, model: SequenceModel, opt: torch.optim.Optimizer) -> None:
         if step in marks:
-            snapshot, opt_snapshot = copy.deepcopy((model, opt))      # diagnose works on a float64 copy
+            snapshot, opt_snapshot = copy.deepcopy((model, opt))  # diagnose works on a float64 copy
             found = diagnose(config, snapshot, opt_snapshot if step > 0 else None, optimizer, lr, seed)
             stages.update({fraction: found for fraction in marks[step]})
 
     with torch_threads(1):
-        model, opt = train_model(config, architecture, optimizer, lr, n_train, seed, progress=config.n_jobs == 1,
-                                 before_step=checkpoint)
-    return (architecture, optimizer, n_train, seed), {**diagnose(config, model, opt, optimizer, lr, seed),
-                                                      "stages": stages}
+        model, opt = train_model(
+            config, architecture, optimizer, lr, n_train, seed, progress=config.n_jobs == 1, before_step=checkpoint
+        )
+    return (architecture, optimizer, n_train, seed), {
+        **diagnose(config, model, opt, optimizer, lr, seed),
+        "stages": stages,
+    }
 
 
 def specs(config: Config) -> list[tuple]:
     """Every (architecture, optimizer, lr, n_train, seed) the config asks for: the main runs, the optimizer sweep and
     the retraining sweep, without duplicates."""
     out = [(a, config.optimizer, config.lr, config.n_train, s) for a in config.architectures for s in config.seeds]
-    out += [(config.sweep_architecture, o, lr, config.n_train, s)
-            for o, lr in zip(config.sweep_optimizers, config.sweep_lrs) for s in config.seeds]
-    out += [(a, config.optimizer, config.lr, n, s) for a in config.retrain_architectures for n in config.retrain_N
-            for s in config.seeds]
+    out += [
+        (config.sweep_architecture, o, lr, config.n_train, s)
+        for o, lr in zip(config.sweep_optimizers, config.sweep_lrs)
+        for s in config.seeds
+    ]
+    out += [
+        (a, config.optimizer, config.lr, n, s)
+        for a in config.retrain_architectures
+        for n in config.retrain_N
+        for s in config.seeds
+    ]
     seen, unique = set(), []
     for spec in out:
         key = (spec[0], spec[1], spec[3], spec[4])
@@ -538,15 +612,26 @@ def piece_config(config: Config, spec: tuple) -> Config:
     fields. So a sweep resumes under another n_jobs, and a sweep that grows (more seeds, another optimizer) reuses
     the runs it shares with an earlier one; the device stays in the key (it changes round-off)."""
     architecture, optimizer, lr, _, seed = spec
-    return replace(config, n_jobs=1, architectures=(architecture,), seeds=(seed,), optimizer=optimizer, lr=lr,
-                   sweep_optimizers=(), sweep_lrs=(), sweep_architecture=architecture, retrain_architectures=(),
-                   retrain_N=())
+    return replace(
+        config,
+        n_jobs=1,
+        architectures=(architecture,),
+        seeds=(seed,),
+        optimizer=optimizer,
+        lr=lr,
+        sweep_optimizers=(),
+        sweep_lrs=(),
+        sweep_architecture=architecture,
+        retrain_architectures=(),
+        retrain_N=(),
+    )
 
 
 def _cached_one(config: Config, spec: tuple, threads: int | None, force: bool) -> tuple[tuple, dict]:
     """:func:`_one`, cached as a piece of "window_pipeline" keyed by (:func:`piece_config`, package source, spec)."""
-    return cached_piece("window_pipeline", piece_config(config, spec), spec, lambda: _one(config, spec, threads),
-                        force=force)
+    return cached_piece(
+        "window_pipeline", piece_config(config, spec), spec, lambda: _one(config, spec, threads), force=force
+    )
 
 
 def compute(config: Config, force: bool = False) -> Result:
