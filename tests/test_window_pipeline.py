@@ -533,7 +533,11 @@ def test_a_registered_cell_is_an_architecture_by_its_kind_name(tmp_path, monkeyp
         retrain_N=(),
         retrain_architectures=(),
     )
-    with pytest.warns(UserWarning, match="'test_blend': first-order split skipped: cell kind 'test_blend' defines no"):
+    with pytest.warns(UserWarning) as said:  # test_blend also takes no gate_init and names no gate weights
         no_retention = wp.run(blend)
+    assert set(no_retention.skipped["test_blend"]) == {"gate_init", "gate_weights", "first-order split"}
+    assert any(
+        "'test_blend': first-order split skipped: cell kind 'test_blend' defines no" in str(w.message) for w in said
+    )
     run = no_retention.runs["test_blend", "adamw", 16, 3]  # no retention: first-order = exact diagonal product
     assert np.all(np.isfinite(run["f_first"])) and np.allclose(run["f_first"], run["f_exact_product"], rtol=1e-12)
