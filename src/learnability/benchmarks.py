@@ -81,8 +81,9 @@ def transport(
     per-round ratios. A pair costs its chain of products plus one norm (an SVD, far dearer than a product), so that
     scale is unbiased only if the sampled pairs have the mean chain length of all pairs: the default ends average
     27.6 work units (products + 1) per pair, all pairs of T = 80 27.7, so scaling by work or by pairs agree to 0.2 %
-    (the details print both). The last detail line times the per-lag medians alone (:func:`learnability.transport.
-    lag_medians`, the exact norm only where it can decide the median), checked against the medians of all norms.
+    (the details print both). The last detail line times the per-lag medians alone
+    (:func:`learnability.transport.lag_medians`, the exact norm only where it can decide the median), checked against
+    the medians of all norms.
     Target: >= 10x."""
     from .cells import make_cell
     from .transport import iter_transport_by_lag, jacobians, lag_medians, transport_norms, transport_norms_naive

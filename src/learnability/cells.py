@@ -34,7 +34,7 @@ The cell contract (what a registered :class:`Cell` subclass provides, and what i
   and 1, the lag profiles' predictors); ``jacobian(x_t, state)`` (default: autograd) and ``jacobian_diagonal``;
   ``jacobian_terms(x_t, h, code_compat=False)``, the split of eq-jac-gated (the first-order and code variants of
   the lag profiles); ``gate_weights``, the names of the gate's weights (zeroed by the paper's initialisation in
-  :mod:`learnability.experiments.window_pipeline`). :func:`missing_features` says which a kind lacks; experiments
+  ``learnability.experiments.window_pipeline``). :func:`missing_features` says which a kind lacks; experiments
   skip what needs them and say so.
 """
 
@@ -697,6 +697,7 @@ class LSTMCell(Cell):
         return i, f, o, cand, cache, c_new
 
     def step(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        """One LSTM step on the state (h, c): c' = f c + i phi(a), h' = o tanh(c')."""
         h, c = state
         i, f, o, pre = self._gates(x_t, h)
         c_new = f * c + i * self.candidate(pre)

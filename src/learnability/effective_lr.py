@@ -52,7 +52,7 @@ def trajectory_diagonals(
 ) -> tuple[Tensor, Tensor]:
     """Retentions r (B, T, n) and diagonal corrections rt = diag(J) - r (B, T, n) along the trajectory, from
     ``cell.jacobian_diagonal`` of the (sequence, step) pairs in chunks of ``ROWS`` (eq-jac-diagonal: O(B T n^2)
-    work and O(B T n) memory for the built-in cells, no Jacobian formed); ``states`` as in :func:`_step_inputs`.
+    work and O(B T n) memory for the built-in cells, no Jacobian formed); ``states`` as in ``_step_inputs``.
     ``split=False`` (a cell without a ``retention``): r = diag(J) and rt = 0, whose ``order="exact"`` windows are the
     diagonal products (orders 0 and 1 assume retentions in (0, 1] and do not apply to them)."""
     B, n = xs.shape[0], cell.hidden_size
@@ -73,7 +73,7 @@ def lstm_code_diagonals(
     h does not depend on the initial c). f_j + r_j is the diagonal of the cell-state map c_{j-1} -> c_j when h_{j-1}
     follows c_{j-1} within its step. Our [dc_j/dh_{j-1}]_qq is the exact block's diagonal, LayerNorm Jacobian
     included; the authors' code drops that Jacobian (flag F8), so the two agree without LayerNorm. ``states`` as in
-    :func:`_step_inputs`."""
+    ``_step_inputs``."""
     if getattr(cell, "kind", None) != "lstm":
         raise ValueError(f"lstm_code_diagonals needs an LSTM cell; got {getattr(cell, 'kind', type(cell).__name__)!r}")
     parts = [cell.block_diagonals(x, s) for x, s in _step_inputs(cell, xs, state, states)]

@@ -2,7 +2,7 @@
 
 The cells of :mod:`learnability.cells` step one explicit gate at a time, which is what the Jacobian analysis needs;
 autograd then records some thirty small operations per time step, and on a CPU that bookkeeping, not arithmetic,
-dominates a training step. Here one :class:`torch.autograd.Function` per cell runs the whole unroll: the recursion
+dominates a training step. Here one ``torch.autograd.Function`` per cell runs the whole unroll: the recursion
 touches only preallocated buffers, and the backward is the BPTT recursion written out (eq-lstm-bptt, eq-gru-bptt in
 book/reproducibility.md), with the weight gradients of all steps summed by one matrix product after the loop. Same
 equations as :meth:`learnability.cells.LSTMCell.step` / :meth:`~learnability.cells.GRUCell.step` without LayerNorm;
