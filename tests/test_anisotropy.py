@@ -39,19 +39,15 @@ def test_gradient_covariance_rank_one_and_isotropic():
     assert ai < 1.3 and ce == pytest.approx(10 / 30, abs=0.05)
 
 
+def tiny_s2(**changes) -> anisotropy_s2.Config:
+    """The book preset at a size that runs in a second: one task, T = 12, three steps."""
+    small = dict(tasks=("adding",), T=12, hidden=16, steps=3, probe=3, lags=(1, 4), pairs=4, grad_examples=12)
+    return dataclasses.replace(anisotropy_s2.Config.book(), **{**small, **changes})
+
+
 def test_s2_tiny_run(tmp_path, monkeypatch):
     monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
-    cfg = dataclasses.replace(
-        anisotropy_s2.Config.book(),
-        tasks=("adding",),
-        T=12,
-        hidden=16,
-        steps=3,
-        probe=3,
-        lags=(1, 4),
-        pairs=4,
-        grad_examples=12,
-    )
+    cfg = tiny_s2()
     result = anisotropy_s2.run(cfg)
     assert result.jac_ai["adding", "multi+sgd"].shape == (1, 2)
     rows = anisotropy_s2.gradient_table(result)
@@ -64,18 +60,7 @@ def test_s2_runs_a_registered_cell(tmp_path, monkeypatch):
     import user_cells  # noqa: F401  (registers test_mgu)
 
     monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
-    cfg = dataclasses.replace(
-        anisotropy_s2.Config.book(),
-        runs=(("test_mgu", "sgd", 1e-2), ("plain", "sgd", 1e-2)),
-        tasks=("adding",),
-        T=12,
-        hidden=16,
-        steps=3,
-        probe=3,
-        lags=(1, 4),
-        pairs=4,
-        grad_examples=12,
-    )
+    cfg = tiny_s2(runs=(("test_mgu", "sgd", 1e-2), ("plain", "sgd", 1e-2)))
     result = anisotropy_s2.run(cfg)
     assert result.jac_ai["adding", "test_mgu+sgd"].shape == (1, 2)
     key = "adding", "test_mgu+sgd"
