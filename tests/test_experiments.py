@@ -1,6 +1,7 @@
 """experiments: the cache (keys, atomic writes, corrupted entries) and the stable_means experiment at tiny size."""
 
 import dataclasses
+import importlib
 
 import numpy as np
 import pytest
@@ -190,3 +191,13 @@ def test_calibration_example_censors_undetectable_lags(tmp_path, monkeypatch):
     example = calibration.run(cfg).examples[(2.0, 1024)]
     assert np.all(np.isinf(example["parametric_q"][-5:])) and np.isfinite(example["parametric_q"][0])
     assert np.array_equal(np.isfinite(example["parametric_q"]), np.isfinite(example["calibrated"]))
+
+
+@pytest.mark.parametrize("name", ["lag_profiles", "anisotropy_s2", "frechet_check"])
+def test_part1_results_are_frozen_and_document_every_field(name):
+    module = importlib.import_module(f"learnability.experiments.{name}")
+    for cls in (module.Config, module.Result):
+        assert cls.__dataclass_params__.frozen, f"{name}.{cls.__name__} is not a frozen dataclass"
+    doc = module.Result.__doc__ or ""
+    undocumented = [f.name for f in dataclasses.fields(module.Result) if f"    {f.name}: " not in doc]
+    assert undocumented == [], f"{name}.Result docstring does not document {undocumented}"

@@ -1,5 +1,6 @@
 """Experiments: one module per experiment, each with a frozen ``Config`` (``book()`` and ``full()`` presets)
-and ``run(config) -> Result``, cached on disk by :func:`learnability.experiments.cache.cached`.
+and ``run(config) -> Result``, cached on disk by :func:`learnability.experiments.cache.cached`. A ``Result`` is a
+frozen dataclass whose docstring documents every field: its meaning, its shape and the equation label it holds.
 
 Progress bars (tqdm) show on a terminal and are disabled where output is not a terminal (the book's kernels, CI logs).
 

@@ -79,12 +79,28 @@ class Config(Preset):
         )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
+    """What S2 measured, per task of ``config.tasks`` and run of ``config.runs`` (its :func:`label`, e.g.
+    "multi+sgd"); arrays are indexed by ``config.seeds`` first, then by ``config.lags`` where they have lags.
+
+    Attributes:
+        config: the configuration that produced this result.
+        jac_ai: (task, run label) -> (seeds, lags) array, per lag h the median over random (b, t) pairs of the
+            anisotropy index AI_10 (eq-anisotropy) of the transport Phi(t, t - h), top-16 normalisation.
+        jac_ce: (task, run label) -> (seeds, lags) array, the same median of the captured energy CE_10
+            (eq-anisotropy).
+        grad_ai: (task, run label) -> (seeds,) array, AI_10 (eq-anisotropy) of the preprocessed matrix of
+            ``config.grad_examples`` per-example gradients.
+        grad_ce: (task, run label) -> (seeds,) array, CE_10 (eq-anisotropy) of the same matrix.
+        final_loss: (task, run label) -> (seeds,) array, the mean training loss (masked MSE) over the last ten steps
+            (NaN for zero steps).
+    """
+
     config: Config
-    jac_ai: dict[tuple[str, str], np.ndarray]  # (task, run label) -> (seeds, lags) median AI_10 of Phi
+    jac_ai: dict[tuple[str, str], np.ndarray]
     jac_ce: dict[tuple[str, str], np.ndarray]
-    grad_ai: dict[tuple[str, str], np.ndarray]  # (task, run label) -> (seeds,)
+    grad_ai: dict[tuple[str, str], np.ndarray]
     grad_ce: dict[tuple[str, str], np.ndarray]
     final_loss: dict[tuple[str, str], np.ndarray]
 

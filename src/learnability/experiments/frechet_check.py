@@ -44,13 +44,28 @@ class Config(Preset):
         return replace(cls(), T=60, hidden=32, seeds=(0, 1, 2))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
+    """The check of the first-order expansion, per cell kind of ``config.kinds`` and split J_t = A_t + B_t of
+    ``config.splits`` (eq-splits); arrays are indexed by ``config.seeds`` first.
+
+    Attributes:
+        config: the configuration that produced this result.
+        error: (kind, split) -> (seeds, eps) array, the remainder E(eps) = ||F(eps) - F_0 - eps L||_F of the
+            product over the whole trajectory (eq-frechet-remainder), at each eps of ``config.eps``.
+        slope: (kind, split) -> (seeds,) array, the log-log slope of E(eps) on the smallest five eps (2 when the
+            expansion (eq-frechet) holds).
+        ratio: (kind, split) -> (seeds * T,) array, every per-step ratio r_t = ||B_t||_2 / ||A_t||_2 of all seeds,
+            seed after seed.
+        relative: (kind, split) -> (seeds,) array, E(1) / ||F(1)||_F, the remainder at eps = 1 relative to the
+            full product.
+    """
+
     config: Config
-    error: dict[tuple[str, str], np.ndarray]  # (kind, split) -> (seeds, eps) E(eps)
-    slope: dict[tuple[str, str], np.ndarray]  # (kind, split) -> per-seed slope on the smallest five eps
-    ratio: dict[tuple[str, str], np.ndarray]  # (kind, split) -> all per-step ||B_t|| / ||A_t|| over seeds
-    relative: dict[tuple[str, str], np.ndarray]  # (kind, split) -> per-seed E(1) / ||F(1)||_F
+    error: dict[tuple[str, str], np.ndarray]
+    slope: dict[tuple[str, str], np.ndarray]
+    ratio: dict[tuple[str, str], np.ndarray]
+    relative: dict[tuple[str, str], np.ndarray]
 
 
 def sinusoid_inputs(T: int, m: int, seed: int) -> torch.Tensor:

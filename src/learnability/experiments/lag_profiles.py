@@ -75,14 +75,34 @@ class Config(Preset):
         return replace(cls(), T=40, hidden=32, steps=300, checkpoints=(0, 100, 200, 300), max_lag=20, seeds=(1, 2))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
+    """What S1 measured, per cell kind of ``config.kinds`` and variant of ``config.variants``.
+
+    Arrays of shape (seeds, checkpoints, max_lag) are indexed by ``config.seeds``, ``config.checkpoints`` and the lag
+    l = 1, ..., ``config.max_lag`` (index l - 1); every profile and predictor is normalised to 1 at lag 1.
+
+    Attributes:
+        config: the configuration that produced this result.
+        profile: (kind, variant) -> (seeds, checkpoints, max_lag) array, the normalised transport profile prof(l)
+            of (eq-power-fit), measured with that variant's conventions ("exact": ours); a variant the cell cannot
+            give (``skipped``) has no entry.
+        retention_pred: kind -> (seeds, checkpoints, max_lag) array, the retention-product predictor
+            prod_j (1 - g_j) (mean over neurons; the zeroth order of (eq-mu)), the pred(l) of (eq-power-fit); no
+            entry for a cell without a retention.
+        update_pred: (kind, variant) -> (seeds, checkpoints, max_lag) array, the update-gate predictor prod_j g_j
+            (the code's; over l + 1 gates in the "offbyone" and "code" variants); no entry for a cell without a
+            retention.
+        losses: kind -> (seeds, steps) array, the training loss (masked MSE) at every SGD step.
+        skipped: kind -> {variant, or "predictors": the reason it was not computed}; empty for the built-in cells.
+    """
+
     config: Config
-    profile: dict[tuple[str, str], np.ndarray]  # (kind, variant) -> (seeds, checkpoints, max_lag) prof(l), l=1..
-    retention_pred: dict[str, np.ndarray]  # kind -> (seeds, checkpoints, max_lag)
-    update_pred: dict[tuple[str, str], np.ndarray]  # (kind, variant) -> (seeds, checkpoints, max_lag)
-    losses: dict[str, np.ndarray]  # kind -> (seeds, steps)
-    skipped: dict[str, dict[str, str]]  # kind -> {variant, or "predictors": why it was not computed}
+    profile: dict[tuple[str, str], np.ndarray]
+    retention_pred: dict[str, np.ndarray]
+    update_pred: dict[tuple[str, str], np.ndarray]
+    losses: dict[str, np.ndarray]
+    skipped: dict[str, dict[str, str]]
 
 
 def skipped_features(kind: str, variants: tuple[str, ...]) -> dict[str, str]:
