@@ -18,6 +18,24 @@ def test_eigenvalue_paths_checks_shapes():
         plots.eigenvalue_paths([0.0], eigs)
 
 
+def test_curve_panels_draws_medians_bands_and_checks_shapes():
+    x = np.arange(1, 6)
+    runs = np.stack([x, 2 * x, 3 * x]).astype(float)  # three runs: median 2x, band x to 3x
+    panels = {"a": {"runs": runs, "line": x**2}, "b": {"runs": runs, "line": x**3}, "c": {"runs": runs, "line": x}}
+    axes = plots.curve_panels(x, panels, xlabel="lag", ylabel="y", columns=2, band=True, styles=("C0-", "C1--"))
+    assert axes.shape == (2, 2) and not axes[1, 1].get_visible()
+    median, line = axes[0, 1].get_lines()
+    assert list(median.get_ydata()) == list(2.0 * x) and list(line.get_ydata()) == list(x**3.0)
+    assert line.get_linestyle() == "--" and len(axes[0, 0].collections) == 1  # the band of the 2-D curve only
+    assert axes[0, 0].get_legend() is not None and axes[0, 1].get_legend() is None  # same curves: one legend
+    differing = plots.curve_panels(x, {"a": {"p": x}, "b": {"q": x}}, xlabel="lag", ylabel="y")
+    assert all(ax.get_legend() is not None for ax in differing.flat)
+    with pytest.raises(ValueError, match="has shape"):
+        plots.curve_panels(x, {"a": {"short": x[:3]}}, xlabel="lag", ylabel="y")
+    with pytest.raises(ValueError, match="at least one panel"):
+        plots.curve_panels(x, {}, xlabel="lag", ylabel="y")
+
+
 def test_sample_size_scatter_draws_points_and_theory_lines():
     import numpy as np
 

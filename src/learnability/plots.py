@@ -143,6 +143,55 @@ def heatmap(
     return ax
 
 
+def curve_panels(
+    x: Sequence[float],
+    panels: Mapping[str, Mapping[str, object]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    logy: bool = False,
+    styles: Sequence[str] | None = None,
+    band: bool = False,
+    columns: int = 3,
+    sharey: bool = False,
+) -> np.ndarray:
+    """One panel per name of ``panels`` (titled by it), each with one curve per name of its mapping over the same x.
+
+    A curve given as a 2-D array (runs, len(x)) is drawn as its median over runs and, with ``band``, the range from
+    its minimum to its maximum over runs as a shaded band. ``styles`` are format strings ("C1--") by the curve's
+    position in its panel (default: colour C0, C1, ... solid). The legend goes on the first panel when every panel
+    has the same curves, else on each panel. Returns the array of Axes (rows, columns); unused ones are hidden."""
+    if not panels or columns < 1:
+        raise ValueError("need at least one panel and columns >= 1")
+    xs = _numpy(x)
+    rows = -(-len(panels) // columns)
+    width = min(columns, len(panels))
+    fig, axes = plt.subplots(rows, width, figsize=(3.4 * width, 2.8 * rows), sharex=True, sharey=sharey, squeeze=False)
+    same_curves = len({tuple(curves) for curves in panels.values()}) == 1
+    for i, (ax, (title, curves)) in enumerate(zip(axes.flat, panels.items())):
+        for j, (name, values) in enumerate(curves.items()):
+            y = _numpy(values)
+            if y.shape[-1] != xs.size or y.ndim > 2:
+                raise ValueError(f"curve {name!r} of panel {title!r} has shape {y.shape}; expected (runs, {xs.size})")
+            if band and y.ndim == 2:
+                ax.fill_between(xs, y.min(0), y.max(0), alpha=0.3, color=f"C{j}", lw=0)
+            fmt = styles[j] if styles is not None else f"C{j}-"
+            ax.plot(xs, np.median(y, 0) if y.ndim == 2 else y, fmt, ms=3, label=name)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=9)
+        if i == 0 or not same_curves:
+            ax.legend(fontsize=7)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel)
+    fig.tight_layout()
+    return axes
+
+
 def spectrum(
     spectra: Mapping[str, object],
     *,
