@@ -189,8 +189,8 @@ def test_calibration_example_censors_undetectable_lags(tmp_path, monkeypatch):
     monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
     cfg = dataclasses.replace(calibration.Config.book(), alphas=(2.0,), sizes=(1024,), max_lag=30, reps=1)
     example = calibration.run(cfg).examples[(2.0, 1024)]
-    assert np.all(np.isinf(example["parametric_q"][-5:])) and np.isfinite(example["parametric_q"][0])
-    assert np.array_equal(np.isfinite(example["parametric_q"]), np.isfinite(example["calibrated"]))
+    assert np.all(np.isinf(example.parametric_q[-5:])) and np.isfinite(example.parametric_q[0])
+    assert np.array_equal(np.isfinite(example.parametric_q), np.isfinite(example.calibrated))
 
 
 @pytest.mark.parametrize("name", ["lag_profiles", "anisotropy_s2", "frechet_check"])

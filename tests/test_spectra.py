@@ -119,3 +119,22 @@ def test_spectrum_windows_against_root_finding():
     assert spectra.window_uniform_asymptotic(0.01, rate_min=0, rate_max=0.1) == pytest.approx(1000.0)
     with pytest.raises(ValueError, match=r"level .* must lie in \(0, 1\)"):
         spectra.window_gamma(1.5, beta=1.0, theta=1.0)
+
+
+def test_windows_over_N_puts_the_numeric_root_beside_the_formula():
+    """For the Gamma spectrum the window formula is exact: both agree; an asymptotic formula that leaves its range
+    (H <= 0) gives NaN; empty inputs are refused."""
+    cases = {
+        "gamma": (
+            lambda lag: spectra.envelope_gamma([lag], beta=0.5, theta=10.0)[0],
+            lambda level: spectra.window_gamma(level, beta=0.5, theta=10.0),
+        ),
+        "never": (lambda lag: spectra.envelope_gamma([lag], beta=0.5, theta=10.0)[0], lambda level: -1.0),
+    }
+    Ns = np.array([10.0, 1e3, 1e5])
+    numeric, formula = spectra.windows_over_N(cases, Ns, (1.5, 2.0), threshold=1.0, sigma=1.0, c=1.0)
+    assert set(numeric) == set(formula) == {(name, a) for name in cases for a in (1.5, 2.0)}
+    np.testing.assert_allclose(numeric["gamma", 1.5], formula["gamma", 1.5], rtol=1e-8)
+    assert np.all(np.diff(numeric["gamma", 2.0]) > 0) and np.all(np.isnan(formula["never", 2.0]))
+    with pytest.raises(ValueError, match="non-empty"):
+        spectra.windows_over_N({}, Ns, (1.5,), threshold=1.0, sigma=1.0, c=1.0)

@@ -46,9 +46,9 @@ def result(tmp_path_factory):
 
 def same_runs(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(
-        np.array_equal(a[k]["f_first"], b[k]["f_first"])
-        and np.array_equal(a[k]["learned"], b[k]["learned"])
-        and all(np.array_equal(x, y) for x, y in zip(a[k]["psi"], b[k]["psi"]))
+        np.array_equal(a[k].f_first, b[k].f_first)
+        and np.array_equal(a[k].learned, b[k].learned)
+        and all(np.array_equal(x, y) for x, y in zip(a[k].psi, b[k].psi))
         for k in a
     )
 
@@ -146,23 +146,24 @@ def test_diagnostics_shapes_and_finite_values(result):
     run = result.runs[("DiagGate", "adamw", 16, 3)]
     L = 4
     for key in ("f_first", "f_exact_product", "f_transport", "f_first_same", "f_optimizer", "f_optimizer_rq"):
-        assert run[key].shape == (L,) and np.all(np.isfinite(run[key])) and np.all(run[key] > 0)
-    assert run["mu_unit"].shape == (L, 4) and len(run["psi"]) == L and run["psi"][0].shape == (256,)
-    assert run["psi_pairs"][1].shape == (128 * (12 - 2),)
+        values = getattr(run, key)
+        assert values.shape == (L,) and np.all(np.isfinite(values)) and np.all(values > 0)
+    assert run.mu_unit.shape == (L, 4) and len(run.psi) == L and run.psi[0].shape == (256,)
+    assert run.psi_pairs[1].shape == (128 * (12 - 2),)
     sgd = result.runs[("DiagGate", "sgd", 16, 3)]
-    assert sgd["rates"] == pytest.approx(np.full(4, 0.1))
+    assert sgd.rates == pytest.approx(np.full(4, 0.1))
     # with one rate for every weight both optimizer-aware envelopes are lr times the plain one
-    assert sgd["f_optimizer"] == pytest.approx(0.1 * sgd["f_first"]) and sgd["f_optimizer_rq"] == pytest.approx(
-        0.1 * sgd["f_first"]
+    assert sgd.f_optimizer == pytest.approx(0.1 * sgd.f_first) and sgd.f_optimizer_rq == pytest.approx(
+        0.1 * sgd.f_first
     )
     # ... and Lambda inside psi scales every sample by lr: the calibrated estimates of N, and so the windows, agree
-    assert all(np.allclose(a, 0.1 * b) for a, b in zip(sgd["psi_optimizer"], sgd["psi"]))
+    assert all(np.allclose(a, 0.1 * b) for a, b in zip(sgd.psi_optimizer, sgd.psi))
     assert np.allclose(wa.required(sgd, 5.0, samples="optimizer"), wa.required(sgd, 5.0), rtol=1e-6)
 
 
 def test_constgate_transport_and_exact_product_agree_in_trend(result):
     run = result.runs[("ConstGate", "adamw", 16, 3)]
-    assert np.all(np.diff(run["f_transport"]) < 0) and np.all(np.diff(run["f_exact_product"]) < 0)
+    assert np.all(np.diff(run.f_transport) < 0) and np.all(np.diff(run.f_exact_product) < 0)
 
 
 @pytest.mark.parametrize("architecture", list(wp.ARCHITECTURES))
@@ -222,15 +223,32 @@ def test_analysis_tables(result):
         wa.estimates(wa.main_run(result, "DiagGate"), 5.0, estimator="mine")
 
 
-def synthetic_run(signal: float, n: int = 16384, alpha: float = 1.8, seed: int = 0) -> dict:
+def synthetic_run(signal: float, n: int = 16384, alpha: float = 1.8, seed: int = 0) -> wp.RunDiagnosis:
     """A run whose matched statistic obeys the theory: per lag, ``signal`` f(l) plus SaS(alpha, scale 1) noise, with
-    f = 4 e^{-l/6} on lags 1..30 (lag-independent noise scale and tail index)."""
+    f = 4 e^{-l/6} on lags 1..30 (lag-independent noise scale and tail index); every envelope is f, one unit, no
+    optimizer state, nothing learned."""
     from learnability.stable import sample_sas
 
     lags = np.arange(1, 31)
     f = 4 * np.exp(-lags / 6.0)
     noise = sample_sas(alpha, (lags.size, n), generator=torch.Generator().manual_seed(seed)).numpy()
-    return {"lags": lags, "f_first": f, "psi": list(noise + signal * f[:, None])}
+    psi = list(noise + signal * f[:, None])
+    return wp.RunDiagnosis(
+        lags=lags,
+        f_first=f,
+        f_exact_product=f,
+        f_transport=f,
+        f_first_same=f,
+        f_optimizer=None,
+        f_optimizer_rq=None,
+        mu_unit=f[:, None],
+        psi=psi,
+        psi_pairs=psi,
+        psi_optimizer=None,
+        learned=np.zeros(0),
+        mse=float("nan"),
+        rates=None,
+    )
 
 
 def test_the_signal_estimator_and_the_windows_on_a_run_that_obeys_the_theory():
@@ -238,7 +256,7 @@ def test_the_signal_estimator_and_the_windows_on_a_run_that_obeys_the_theory():
     (1.8, 1, 0.5), and the measured H_N against the theory's window for N up to the diagnostic set's size."""
     run = synthetic_run(0.5)
     est = wa.estimates(run, 5.0)
-    truth = 0.5 * run["f_first"]
+    truth = 0.5 * run.f_first
     assert np.all(np.abs(est["m"] - truth) < 4.5 * est["se"])  # every lag, detectable or not
     assert np.all(est["detected"][truth > 10 * est["se"]]) and not est["detected"][-1]
     k = wa.theory_constants(run, 5.0, est)
@@ -295,8 +313,8 @@ def test_gru_code_variant_adds_the_two_extra_products():
     code = wp.diagnose(
         replace(config, gru_zero_order="code"), wp.build(config, "GRU", seed=0), None, "adamw", 1e-3, seed=3
     )
-    assert np.all(code["f_first"] > standard["f_first"])  # the extra products are positive
-    assert np.array_equal(code["f_transport"], standard["f_transport"])
+    assert np.all(code.f_first > standard.f_first)  # the extra products are positive
+    assert np.array_equal(code.f_transport, standard.f_transport)
     with pytest.raises(ValueError, match="gru_zero_order"):
         tiny(gru_zero_order="both")
 
@@ -322,9 +340,9 @@ def test_law_and_optimizer_rows(result):
 def test_stages_diagnose_the_initial_and_an_early_network(result, tmp_path, monkeypatch):
     monkeypatch.setenv("LEARNABILITY_CACHE", str(tmp_path))
     run = result.runs[("DiagGate", "adamw", 16, 3)]
-    assert sorted(run["stages"]) == [0.0, 0.1]
-    init = run["stages"][0.0]
-    assert init["f_optimizer"] is None and "stages" not in init  # no optimizer state at step 0
+    assert sorted(run.stages) == [0.0, 0.1]
+    init = run.stages[0.0]
+    assert init.f_optimizer is None and init.stages == {}  # no optimizer state at step 0
     late = wp.compute(
         tiny(
             stages=(0.5,),
@@ -335,11 +353,11 @@ def test_stages_diagnose_the_initial_and_an_early_network(result, tmp_path, monk
             retrain_N=(),
         )
     )
-    assert late.runs[("DiagGate", "adamw", 16, 3)]["stages"][0.5]["f_optimizer"] is not None  # Adam's state
+    assert late.runs[("DiagGate", "adamw", 16, 3)].stages[0.5].f_optimizer is not None  # Adam's state
     fresh = wp.diagnose(tiny(), wp.build(tiny(), "DiagGate", 3), None, "adamw", 1e-3, seed=3)
-    assert all(np.array_equal(a, b) for a, b in zip(init["psi"], fresh["psi"]))  # the untrained network, exactly
-    assert not np.array_equal(init["f_first"], run["f_first"])  # training moved the envelope
-    assert result.runs[("DiagGate", "adamw", 4, 3)]["stages"] == {}  # retraining runs: final only
+    assert all(np.array_equal(a, b) for a, b in zip(init.psi, fresh.psi))  # the untrained network, exactly
+    assert not np.array_equal(init.f_first, run.f_first)  # training moved the envelope
+    assert result.runs[("DiagGate", "adamw", 4, 3)].stages == {}  # retraining runs: final only
     with pytest.raises(ValueError, match="stages"):
         tiny(stages=(1.0,))
 
@@ -360,9 +378,9 @@ def test_lstm_rates_code_and_cell():
     with torch.no_grad():
         r, rt = wp.trajectory_diagonals(model.cell, x)
     assert torch.all(rt.abs() < 1e-12)  # the bracket vanishes
-    assert np.allclose(cell["f_first"], window_envelope(r, rt, list(config.lag_grid), order=0).numpy())
-    assert not np.allclose(code["f_first"], cell["f_first"]) and np.all(code["f_first"] < cell["f_first"])
-    assert np.array_equal(code["f_transport"], cell["f_transport"])
+    assert np.allclose(cell.f_first, window_envelope(r, rt, list(config.lag_grid), order=0).numpy())
+    assert not np.allclose(code.f_first, cell.f_first) and np.all(code.f_first < cell.f_first)
+    assert np.array_equal(code.f_transport, cell.f_transport)
     with pytest.raises(ValueError, match="lstm_rates"):
         tiny(lstm_rates="paper")
 
@@ -398,8 +416,8 @@ def test_threaded_runs_equal_sequential_runs(tmp_path, monkeypatch):
         threaded = wp.compute(replace(config, n_jobs=2))
     torch.set_num_threads(threads)
     for key, run in sequential.runs.items():
-        np.testing.assert_allclose(threaded.runs[key]["psi"][0], run["psi"][0], rtol=1e-10)
-        np.testing.assert_allclose(threaded.runs[key]["f_first"], run["f_first"], rtol=1e-10)
+        np.testing.assert_allclose(threaded.runs[key].psi[0], run.psi[0], rtol=1e-10)
+        np.testing.assert_allclose(threaded.runs[key].f_first, run.f_first, rtol=1e-10)
 
 
 def test_peer_configurations_are_the_authors_sizes():
@@ -509,8 +527,8 @@ def test_a_registered_cell_is_an_architecture_by_its_kind_name(tmp_path, monkeyp
     }
     for architecture in ("test_mgu", "test_mgu_tanh"):
         run = result.runs[architecture, "adamw", 16, 3]
-        assert np.all(np.isfinite(run["f_first"])) and np.all(run["f_first"] > 0) and np.isfinite(run["mse"])
-        assert set(run["stages"]) == set(config.stages)
+        assert np.all(np.isfinite(run.f_first)) and np.all(run.f_first > 0) and np.isfinite(run.mse)
+        assert set(run.stages) == set(config.stages)
     reasons = result.skipped["test_mgu_tanh"]
     assert set(result.skipped) == {"test_mgu_tanh"} and set(reasons) == {"layer_norm", "gate_weights"}
     assert "layer_norm=True, but its step does not apply the LayerNorm" in reasons["layer_norm"]
@@ -540,4 +558,4 @@ def test_a_registered_cell_is_an_architecture_by_its_kind_name(tmp_path, monkeyp
         "'test_blend': first-order split skipped: cell kind 'test_blend' defines no" in str(w.message) for w in said
     )
     run = no_retention.runs["test_blend", "adamw", 16, 3]  # no retention: first-order = exact diagonal product
-    assert np.all(np.isfinite(run["f_first"])) and np.allclose(run["f_first"], run["f_exact_product"], rtol=1e-12)
+    assert np.all(np.isfinite(run.f_first)) and np.allclose(run.f_first, run.f_exact_product, rtol=1e-12)

@@ -328,3 +328,237 @@ def cell_comparison(reports: Mapping[str, Mapping], *, highlight: str) -> plt.Fi
     right.set_ylabel(r"$\mathcal{H}_N$")
     fig.tight_layout()
     return fig
+
+
+# Part II figures
+def panels(
+    x: Sequence[float],
+    groups: Mapping[str, Mapping[str, object]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    logy: bool = False,
+    styles: Mapping[str, str] | None = None,
+    ncols: int = 3,
+) -> plt.Figure:
+    """Small multiples: one panel per named group of curves over the same x (:func:`curves` in each), every panel
+    with its own y-scale so curves that differ by decades between groups stay legible; the legend is drawn once,
+    in the first panel. ``styles`` maps a curve's name to its matplotlib format."""
+    if not groups:
+        raise ValueError("groups is empty: nothing to draw")
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1; got {ncols}")
+    ncols = min(ncols, len(groups))
+    nrows = -(-len(groups) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.7 * ncols, 2.9 * nrows), squeeze=False)
+    for k, (ax, (title, ys)) in enumerate(zip(axes.flat, groups.items())):
+        curves(x, ys, xlabel=xlabel, ylabel=ylabel if k % ncols == 0 else "", ax=ax, logy=logy, styles=styles)
+        ax.set_title(title)
+        if k:
+            ax.get_legend().remove()
+    for ax in axes.flat[len(groups) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def signal_and_tails(
+    lags: Sequence[float], z: Mapping[str, object], z_crit: float, alpha: Mapping[str, object]
+) -> plt.Figure:
+    """Two panels of per-lag estimates, one curve per named run. Left: the signal in standard errors |z| =
+    |m_hat| / se on a log axis with the detection bar ``z_crit`` (dashed); lags below it are undetectable.
+    Right: the per-lag tail index alpha_hat(l), with the Gaussian value 2 dotted."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
+    curves(
+        lags,
+        {k: np.abs(_numpy(v)) for k, v in z.items()},
+        xlabel=r"lag $\ell$",
+        ylabel=r"$|\hat m|/\widehat{\rm se}$",
+        ax=left,
+        logy=True,
+    )
+    left.axhline(z_crit, color="k", ls="--", lw=1)
+    curves(lags, alpha, xlabel=r"lag $\ell$", ylabel=r"$\hat\alpha(\ell)$", ax=right)
+    right.axhline(2.0, color="k", ls=":", lw=1)
+    right.get_legend().remove()
+    fig.tight_layout()
+    return fig
+
+
+def noise_floor(
+    lags: Sequence[float],
+    envelope: object,
+    floors: Mapping[float, object],
+    points: Mapping[str, tuple[object, object, float]],
+) -> plt.Figure:
+    """Two panels for the noise-floor view (eq-noise-floor). Top: one run's envelope f_hat(l) and its noise floor
+    at each sample size N of ``floors`` {N: floor(l)} (dashed; NaN or inf where the lag is undetectable). Bottom:
+    :func:`sample_size_scatter` of ``points``."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.5, 7))
+    ys = {r"$\hat f(\ell)$": envelope, **{f"floor, N = {N:g}": floor for N, floor in floors.items()}}
+    styles = {name: "--" for name in ys if name.startswith("floor")}
+    curves(lags, ys, xlabel=r"lag $\ell$", ylabel="envelope level", logy=True, ax=top, styles=styles)
+    sample_size_scatter(points, ax=bottom)
+    fig.tight_layout()
+    return fig
+
+
+def measured_windows(
+    N_grid: Sequence[float],
+    bands: Mapping[str, Sequence[tuple[object, object]]],
+    theory: Mapping[str, object],
+    *,
+    extrapolation: float,
+) -> plt.Figure:
+    """Measured windows H_N against N (eq-window-measured), one colour per architecture, in two panels: the
+    largest detectable lag (left) and the first undetectable lag - 1 (right). ``bands`` maps an architecture to
+    [(mean, sd) of the left definition, (mean, sd) of the right] over seeds, drawn as a line with a +-1 sd band;
+    ``theory`` maps it to the theory's window (eq-window), dashed in both; a dotted line at N = ``extrapolation``
+    (the diagnostic set's size: to its right the windows extrapolate)."""
+    if set(theory) != set(bands):
+        raise ValueError(f"bands and theory must name the same architectures; got {list(bands)} and {list(theory)}")
+    N = _numpy(N_grid)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    for k, (arch, pair) in enumerate(bands.items()):
+        if len(pair) != 2:
+            raise ValueError(f"bands[{arch!r}] must hold two (mean, sd) pairs; got {len(pair)}")
+        for ax, (mean, sd) in zip(axes, pair):
+            mean, sd = _numpy(mean), _numpy(sd)
+            ax.plot(N, mean, color=f"C{k}", label=arch)
+            ax.fill_between(N, mean - sd, mean + sd, color=f"C{k}", alpha=0.2, lw=0)
+            ax.plot(N, _numpy(theory[arch]), "--", color=f"C{k}", lw=1)
+    for ax, title in zip(axes, ("largest detectable lag", "first undetectable lag - 1")):
+        ax.set_xscale("log")
+        ax.set_xlabel("$N$")
+        ax.set_title(title)
+        ax.axvline(extrapolation, color="k", ls=":", lw=1)
+    axes[0].set_ylabel(r"$\hat{\mathcal{H}}_N$")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def planted_maps(lags: Sequence[int], z: Mapping[str, object], *, limit: float = 12.0) -> plt.Figure:
+    """One :func:`heatmap` per architecture of the planted-lag control: z[arch][i, j] = m_hat / se at grid lag
+    lags[j] for the task with the single planted lag lags[i], on a diverging scale clipped at +-``limit``."""
+    if not z:
+        raise ValueError("z is empty: nothing to draw")
+    fig, axes = plt.subplots(1, len(z), figsize=(4 * len(z), 3.4), squeeze=False)
+    for ax, (arch, values) in zip(axes[0], z.items()):
+        heatmap(
+            values,
+            x=lags,
+            y=lags,
+            xlabel=r"grid lag $\ell$",
+            ylabel=r"planted lag $\ell^\ast$",
+            ax=ax,
+            log=False,
+            cmap="RdBu_r",
+            symmetric=limit,
+            categorical_x=True,
+            colorbar=r"$\hat m/\widehat{\rm se}$",
+        )
+        ax.set_title(arch)
+    fig.tight_layout()
+    return fig
+
+
+def retraining(rows: Sequence[Mapping]) -> Axes:
+    """The retraining validation: per architecture, the largest task lag learned by networks retrained on N
+    sequences (solid, circles) against the window predicted from the initial network (dashed, squares); ``rows``
+    are those of :func:`learnability.window_analysis.retraining_rows` ("architecture", "N", "measured",
+    "predicted (initial)")."""
+    if not rows:
+        raise ValueError("rows is empty: nothing to draw")
+    ax = _axes(None)
+    for k, arch in enumerate(dict.fromkeys(r["architecture"] for r in rows)):
+        sub = [r for r in rows if r["architecture"] == arch]
+        N = [r["N"] for r in sub]
+        ax.plot(N, [r["measured"] for r in sub], "o-", color=f"C{k}", label=f"{arch}: learned")
+        ax.plot(N, [r["predicted (initial)"] for r in sub], "s--", color=f"C{k}", label=f"{arch}: predicted")
+    ax.set_xscale("log")
+    ax.set_xlabel("training sequences $N$")
+    ax.set_ylabel("horizon (lag)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def optimizer_windows(
+    lags: Sequence[float],
+    envelopes: Mapping[str, tuple[object, object]],
+    N_grid: Sequence[float],
+    windows: Mapping[str, tuple[object, object]],
+) -> plt.Figure:
+    """Two panels per optimizer of a sweep, one colour each. Left: the optimizer-aware envelopes (eq-gelr),
+    ``envelopes[name] = (row-mean rates, Rayleigh rates)``, solid and dashed. Right: the measured window H_N
+    against N, ``windows[name] = (from psi, from psi with Lambda inside)``, solid and dotted."""
+    if set(envelopes) != set(windows):
+        raise ValueError(f"envelopes and windows must name the same optimizers; got {list(envelopes)}, {list(windows)}")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
+    for k, name in enumerate(envelopes):
+        row_mean, rayleigh = envelopes[name]
+        left.semilogy(_numpy(lags), _numpy(row_mean), color=f"C{k}", label=name)
+        left.semilogy(_numpy(lags), _numpy(rayleigh), "--", color=f"C{k}")
+        plain, aware = windows[name]
+        right.plot(_numpy(N_grid), _numpy(plain), color=f"C{k}", label=name)
+        right.plot(_numpy(N_grid), _numpy(aware), ":", color=f"C{k}", lw=2)
+    left.set_xlabel(r"lag $\ell$")
+    left.set_ylabel(r"$\sum_q|\Lambda^{(q)}\mu^{(q)}|$")
+    left.legend(fontsize=8)
+    right.set_xscale("log")
+    right.set_xlabel("$N$")
+    right.set_ylabel(r"$\hat{\mathcal{H}}_N$")
+    fig.tight_layout()
+    return fig
+
+
+def windows_by_alpha(
+    Ns: Sequence[float],
+    numeric: Mapping[tuple[str, float], object],
+    formula: Mapping[tuple[str, float], object],
+) -> plt.Figure:
+    """One panel per tail index alpha (log-log, shared y): the window H_N against N for every named case, numeric
+    roots as dots and the closed form as a line of the same colour; ``numeric`` and ``formula`` are keyed by
+    (name, alpha), as :func:`learnability.spectra.windows_over_N` returns them."""
+    if not numeric or set(numeric) != set(formula):
+        raise ValueError("numeric and formula must be non-empty and keyed by the same (name, alpha) pairs")
+    names = list(dict.fromkeys(name for name, _ in numeric))
+    alphas = list(dict.fromkeys(alpha for _, alpha in numeric))
+    fig, axes = plt.subplots(1, len(alphas), figsize=(3.6 * len(alphas), 3.4), sharey=True, squeeze=False)
+    for ax, alpha in zip(axes[0], alphas):
+        for i, name in enumerate(names):
+            ax.plot(_numpy(Ns), _numpy(numeric[name, alpha]), f"C{i}o", ms=3, label=name)
+            ax.plot(_numpy(Ns), _numpy(formula[name, alpha]), f"C{i}-", lw=1)
+        ax.set(xscale="log", yscale="log", xlabel="$N$", title=rf"$\alpha = {alpha:g}$")
+    axes[0][0].set_ylabel(r"$\mathcal{H}_N$")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def calibration_example(lags: Sequence[float], example) -> plt.Figure:
+    """Two panels for one draw of the calibration (an ``experiments.calibration.Example``). Left: the authors' and
+    the calibrated N_hat(l) (markers) against the true N(l) (black). Right: the subsampling N_emp(l)
+    (eq-sample-size-empirical) against the calibrated estimate and the truth at the detector's threshold q."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    curves(
+        lags,
+        {"authors": example.authors, "calibrated": example.calibrated, "true N": example.N_true},
+        xlabel=r"lag $\ell$",
+        ylabel=r"$\hat N(\ell)$",
+        ax=left,
+        logy=True,
+        styles={"authors": "o", "calibrated": "s", "true N": "k-"},
+    )
+    at_q = {"subsampling": example.empirical, "parametric, eps = q": example.parametric_q}
+    curves(
+        lags,
+        {**at_q, "true N, eps = q": example.N_true_q},
+        xlabel=r"lag $\ell$",
+        ylabel=r"$N_{\rm emp}(\ell)$",
+        ax=right,
+        logy=True,
+        styles={"subsampling": "o", "parametric, eps = q": "s", "true N, eps = q": "k-"},
+    )
+    fig.tight_layout()
+    return fig

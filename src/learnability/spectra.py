@@ -9,11 +9,14 @@ population with rate density p(lambda) has the envelope f(l) = integral p(lambda
 - Log-uniform tau on [t0, t1]: f = (E1(l / t1) - E1(l / t0)) / ln(t1 / t0)       (eq-env-loguniform),
   ~ (ln(t1 / l) - gamma_E) / ln(t1 / t0) for t0 << l << t1, a logarithmic decay
 - Finite mixture sum_i p_i e^(-l / tau_i)                                           (eq-env-mixture)
+
+:func:`windows_over_N` puts an envelope and its window formula side by side over N.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from scipy.special import exp1
@@ -126,3 +129,37 @@ def window_mixture_asymptotic(level: float, *, weights, taus) -> float:
     w, t = np.asarray(weights, dtype=float), np.asarray(taus, dtype=float)
     i = int(np.argmax(t))
     return float(t[i] * math.log(w[i] / _level(level)))
+
+
+def windows_over_N(
+    cases: Mapping[str, tuple[Callable[[float], float], Callable[[float], float]]],
+    Ns: Sequence[float],
+    alphas: Sequence[float],
+    *,
+    threshold: float,
+    sigma: float,
+    c: float,
+    lower: float = 1e-6,
+    upper: float = 1e12,
+) -> tuple[dict[tuple[str, float], np.ndarray], dict[tuple[str, float], np.ndarray]]:
+    """(numeric, formula): for every named case (envelope f(l), window formula H(f*)) and every alpha, the window
+    H_N over ``Ns`` (eq-window) as the numeric root of f(l) = f* in [lower, upper]
+    (``window.window_numeric``) and from the case's formula at f* = ``window.detection_level`` (NaN where an
+    asymptotic formula leaves its range, H <= 0); both keyed by (name, alpha), arrays of len(Ns)."""
+    from .window import detection_level, window_numeric
+
+    if not cases or len(Ns) == 0 or len(alphas) == 0:
+        raise ValueError("cases, Ns and alphas must be non-empty")
+    numeric, formula = {}, {}
+    for name, (f, H) in cases.items():
+        for alpha in alphas:
+            levels = [detection_level(n, alpha, threshold=threshold, sigma=sigma, c=c) for n in Ns]
+            values = np.array([H(level) for level in levels], dtype=float)
+            formula[name, alpha] = np.where(values > 0, values, np.nan)
+            numeric[name, alpha] = np.array(
+                [
+                    window_numeric(f, n, alpha, threshold=threshold, sigma=sigma, c=c, lower=lower, upper=upper)
+                    for n in Ns
+                ]
+            )
+    return numeric, formula

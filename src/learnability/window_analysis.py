@@ -8,6 +8,7 @@ comparison. Nothing here trains or re-runs a network.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,19 +24,22 @@ from .diagnostics import (
     signal_law_fit,
 )
 
+if TYPE_CHECKING:
+    from .experiments.window_pipeline import Result, RunDiagnosis
+
 N_GRID = tuple(int(v) for v in np.unique(np.geomspace(4, 1e6, 41).round()))
 ESTIMATORS = ("calibrated", "authors")
-SAMPLES = {"sequence": "psi", "pairs": "psi_pairs", "optimizer": "psi_optimizer"}
+SAMPLES = {"sequence": "psi", "pairs": "psi_pairs", "optimizer": "psi_optimizer"}  # -> RunDiagnosis field
 
 
-def main_run(result, architecture: str, seed: int | None = None) -> dict:
+def main_run(result: Result, architecture: str, seed: int | None = None) -> RunDiagnosis:
     """The diagnostics of ``architecture`` trained with the main optimizer on the full training set."""
     c = result.config
     return result.runs[(architecture, c.optimizer, c.n_train, c.seeds[0] if seed is None else seed)]
 
 
 def estimates(
-    run: dict, threshold: float, *, samples: str = "sequence", estimator: str = "calibrated"
+    run: RunDiagnosis, threshold: float, *, samples: str = "sequence", estimator: str = "calibrated"
 ) -> dict[str, np.ndarray]:
     """Per-lag estimates from the run's matched statistic: its per-sequence means (``samples="sequence"``), its
     (sequence, t) pairs (``"pairs"``) or the per-sequence means of the optimizer-aware statistic with Lambda inside
@@ -46,7 +50,7 @@ def estimates(
         raise ValueError(f"samples must be one of {SAMPLES}; got {samples!r}")
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}")
-    data = run[SAMPLES[samples]]
+    data = getattr(run, SAMPLES[samples])
     if data is None:
         raise ValueError("this run has no optimizer-aware statistic (it was diagnosed without an optimizer)")
     if estimator == "authors":
@@ -54,7 +58,9 @@ def estimates(
     return sample_size_estimates(data, threshold)
 
 
-def required(run: dict, threshold: float, *, sigma: str = "per lag", est: dict | None = None, **options) -> np.ndarray:
+def required(
+    run: RunDiagnosis, threshold: float, *, sigma: str = "per lag", est: dict | None = None, **options
+) -> np.ndarray:
     """N_hat(l) for each lag of the grid (``options``: ``samples``, ``estimator`` of :func:`estimates`).
     ``sigma="fixed"`` replaces sigma_hat(l) by its value at the smallest lag (the ablation of the lag-dependent noise
     scale): N_hat = (threshold sigma_hat(l_min) / |m_hat|)^kappa_hat at the lags the estimator measured."""
@@ -72,14 +78,16 @@ def required(run: dict, threshold: float, *, sigma: str = "per lag", est: dict |
     return N
 
 
-def horizons(run: dict, N_grid: Sequence[float], threshold: float, contiguous: bool = False, **options) -> np.ndarray:
+def horizons(
+    run: RunDiagnosis, N_grid: Sequence[float], threshold: float, contiguous: bool = False, **options
+) -> np.ndarray:
     """H_N over ``N_grid`` (eq-window-measured), largest detectable lag or (``contiguous``) first undetectable - 1;
     ``options`` as for :func:`required`."""
     N_req = required(run, threshold, **options)
-    return np.array([measured_window(run["lags"], N_req, N, contiguous) for N in N_grid])
+    return np.array([measured_window(run.lags, N_req, N, contiguous) for N in N_grid])
 
 
-def law_fit(run: dict, threshold: float, est: dict | None = None) -> dict[str, float]:
+def law_fit(run: RunDiagnosis, threshold: float, est: dict | None = None) -> dict[str, float]:
     """The two tests of the law on one run (calibrated estimates): the master slope over the detectable lags
     (``diagnostics.master_fit``, predicted 1, biased low by the selection at the detection boundary) and the
     exponent gamma of the signal law |m| = c f^gamma over every lag (eq-signal-law, ``diagnostics.signal_law_fit``,
@@ -87,10 +95,10 @@ def law_fit(run: dict, threshold: float, est: dict | None = None) -> dict[str, f
     fewer than 3 lags are detectable."""
     est = est or estimates(run, threshold)
     try:
-        fit = master_fit(run["f_first"], est["N"], est["alpha"])
+        fit = master_fit(run.f_first, est["N"], est["alpha"])
     except ValueError:
         fit = {"slope": np.nan, "r2": np.nan, "lags_used": int(np.isfinite(est["N"]).sum())}
-    law = signal_law_fit(run["f_first"], est["m"], est["se"])
+    law = signal_law_fit(run.f_first, est["m"], est["se"])
     return {
         "slope": fit["slope"],
         "r2": fit["r2"],
@@ -103,23 +111,25 @@ def law_fit(run: dict, threshold: float, est: dict | None = None) -> dict[str, f
     }
 
 
-def theory_constants(run: dict, threshold: float, est: dict | None = None) -> dict[str, float]:
+def theory_constants(run: RunDiagnosis, threshold: float, est: dict | None = None) -> dict[str, float]:
     """The constants of the theory's window (eq-window) fitted to one run: alpha the pooled alpha_hat (clipped to
     [1.01, 2]), sigma the median of sigma_hat(l), and c the maximum-likelihood constant of the signal law with
     gamma = 1 (|m| = c f, eq-signal-law, over every lag)."""
     est = est or estimates(run, threshold)
-    c = signal_law_fit(run["f_first"], est["m"], est["se"], gammas=[1.0])["c"]
+    c = signal_law_fit(run.f_first, est["m"], est["se"], gammas=[1.0])["c"]
     return {"alpha": float(np.clip(est["alpha"][0], 1.01, 2.0)), "sigma": float(np.median(est["sigma"])), "c": c}
 
 
-def theory_horizons(run: dict, N_grid: Sequence[float], threshold: float, est: dict | None = None) -> np.ndarray:
+def theory_horizons(
+    run: RunDiagnosis, N_grid: Sequence[float], threshold: float, est: dict | None = None
+) -> np.ndarray:
     """H_N of the theory (eq-window, `window.learnability_window`) for the measured envelope f_hat (log-linear
     between grid lags) and the constants of :func:`theory_constants`: what the window would be if the noise scale,
     the tail index and the signal-to-envelope ratio did not depend on the lag."""
     from .window import learnability_window
 
     k = theory_constants(run, threshold, est)
-    lags, log_f = np.asarray(run["lags"], dtype=float), np.log(np.asarray(run["f_first"], dtype=float))
+    lags, log_f = np.asarray(run.lags, dtype=float), np.log(np.asarray(run.f_first, dtype=float))
     values = np.exp(np.interp(np.arange(1, int(lags.max()) + 1), lags, log_f))
     return np.array(
         [learnability_window(values, N, k["alpha"], threshold=threshold, sigma=k["sigma"], c=k["c"]) for N in N_grid]
@@ -127,7 +137,7 @@ def theory_horizons(run: dict, N_grid: Sequence[float], threshold: float, est: d
 
 
 def empirical(
-    run: dict,
+    run: RunDiagnosis,
     threshold: float,
     *,
     false_alarm: float = 0.05,
@@ -139,19 +149,19 @@ def empirical(
     diagnostic set) next to the calibrated parametric N_hat at the matching threshold q = the stable quantile at
     ``false_alarm`` (eq-detection-quantile): {"empirical", "parametric", "q"}."""
     est = est or estimates(run, threshold)
-    n = len(run["psi"][0])
+    n = len(run.psi[0])
     grid = np.unique(np.geomspace(2, max(2, n // 8), points).astype(int))
     q = detection_threshold(float(np.clip(est["alpha"][0], 1.01, 2.0)), false_alarm)
     parametric = np.where(est["detected"], (q * est["sigma"] / np.abs(est["m"])) ** est["kappa"], np.inf)
     return {
-        "empirical": empirical_sample_size(run["psi"], grid, false_alarm=false_alarm, reps=reps),
+        "empirical": empirical_sample_size(run.psi, grid, false_alarm=false_alarm, reps=reps),
         "parametric": parametric,
         "q": np.float64(q),
     }
 
 
 def horizon_band(
-    result, architecture: str, N_grid: Sequence[float], threshold: float, contiguous: bool = False
+    result: Result, architecture: str, N_grid: Sequence[float], threshold: float, contiguous: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation over the config's seeds of H_N (main optimizer, full training set), the
     paper's figure 1 statistic; the deviation is 0 with one seed (book scale)."""
@@ -162,7 +172,7 @@ def horizon_band(
     return H.mean(0), H.std(0)
 
 
-def ordering_rows(result, threshold: float, N: float) -> list[dict]:
+def ordering_rows(result: Result, threshold: float, N: float) -> list[dict]:
     """The architectures ranked by their measured window at ``N`` (mean over seeds, largest first), with the seeds'
     standard deviation: the ordering the paper's claim 10 of our notes predicts has ConstGate (one time scale) below
     the cells with per-unit gates."""
@@ -173,7 +183,7 @@ def ordering_rows(result, threshold: float, N: float) -> list[dict]:
     return sorted(rows, key=lambda r: -r[f"H_{N:g}"])
 
 
-def _seeds_needed(result, what: str) -> None:
+def _seeds_needed(result: Result, what: str) -> None:
     if len(result.config.seeds) < 2:
         raise ValueError(
             f"{what} needs a result with at least 2 seeds (the medium preset has 3); this one has "
@@ -208,7 +218,7 @@ def permutation_p(low: Sequence[float], high: Sequence[float]) -> float:
 
 
 def ordering_test(
-    result, threshold: float, N: float, narrowest: str = "ConstGate", contiguous: bool = False
+    result: Result, threshold: float, N: float, narrowest: str = "ConstGate", contiguous: bool = False
 ) -> list[dict]:
     """The architecture ordering the theory predicts (claim 10 of our notes: ``narrowest``, with one time scale,
     has the smallest window), tested seed by seed: for every other architecture, the seeds' measured H_N at ``N``
@@ -241,7 +251,7 @@ def ordering_test(
     return rows
 
 
-def law_summary_rows(result, threshold: float, level: float = 0.95) -> list[dict]:
+def law_summary_rows(result: Result, threshold: float, level: float = 0.95) -> list[dict]:
     """One row per architecture over the seeds: the mean of gamma_hat (the signal law's exponent, predicted 1) and
     of the master slope (predicted 1) with Student-t intervals at ``level`` over seeds, how many seeds' profile
     intervals on gamma contain 1, and the median misfit (about 1 when the law's shape holds, :func:`law_fit`)."""
@@ -279,14 +289,14 @@ def law_summary_rows(result, threshold: float, level: float = 0.95) -> list[dict
     return rows
 
 
-def envelope_rows(result) -> list[dict]:
+def envelope_rows(result: Result) -> list[dict]:
     """One row per architecture: agreement of the first-order envelope with the exact transport diagonal (same
     sequences), best regime of the first-order envelope by AIC, its exponential tau and power-law beta."""
     rows = []
     for arch in result.config.architectures:
         run = main_run(result, arch)
-        agree = envelope_agreement(run["lags"], run["f_first_same"], run["f_transport"])
-        fits = fit_regimes(run["lags"], run["f_first"])
+        agree = envelope_agreement(run.lags, run.f_first_same, run.f_transport)
+        fits = fit_regimes(run.lags, run.f_first)
         rows.append(
             {
                 "architecture": arch,
@@ -301,7 +311,7 @@ def envelope_rows(result) -> list[dict]:
     return rows
 
 
-def law_rows(result, threshold: float) -> list[dict]:
+def law_rows(result: Result, threshold: float) -> list[dict]:
     """One row per architecture and seed: :func:`law_fit` (lags detectable, pooled alpha_hat, master slope and its
     R^2, gamma_hat with its 95 % interval and the signal law's misfit)."""
     rows = []
@@ -324,7 +334,7 @@ def law_rows(result, threshold: float) -> list[dict]:
     return rows
 
 
-def optimizer_rows(result, threshold: float, N: float = 1000) -> list[dict]:
+def optimizer_rows(result: Result, threshold: float, N: float = 1000) -> list[dict]:
     """One row per optimizer of the sweep: test MSE, H_N at ``N`` from the plain matched statistic (largest
     detectable lag and first undetectable - 1) and from the optimizer-aware one (Lambda inside psi), and the learned
     coefficients at the task lags."""
@@ -335,17 +345,19 @@ def optimizer_rows(result, threshold: float, N: float = 1000) -> list[dict]:
         rows.append(
             {
                 "optimizer": opt,
-                "test MSE": run["mse"],
+                "test MSE": run.mse,
                 f"H_{N:g}": int(horizons(run, [N], threshold)[0]),
                 f"H_{N:g} (first)": int(horizons(run, [N], threshold, contiguous=True)[0]),
                 f"H_{N:g} (Lambda in psi)": int(horizons(run, [N], threshold, samples="optimizer")[0]),
-                "learned c_k": ", ".join(f"{v:.2f}" for v in run["learned"]),
+                "learned c_k": ", ".join(f"{v:.2f}" for v in run.learned),
             }
         )
     return rows
 
 
-def sensitivity_rows(result, architecture: str, N: float, thresholds: Sequence[float] = (1, 5, 20)) -> list[dict]:
+def sensitivity_rows(
+    result: Result, architecture: str, N: float, thresholds: Sequence[float] = (1, 5, 20)
+) -> list[dict]:
     """H_N of one architecture at one N under each combination of estimator (calibrated, authors'), threshold,
     window definition (largest detectable lag / first undetectable), sigma per lag or fixed, and samples per
     sequence or (sequence, t) pairs."""
@@ -357,13 +369,13 @@ def sensitivity_rows(result, architecture: str, N: float, thresholds: Sequence[f
                 row: dict[str, object] = {"estimator": estimator, "samples": samples, "sigma": sigma}
                 for eps in thresholds:
                     N_req = required(run, eps, sigma=sigma, samples=samples, estimator=estimator)
-                    row[f"eps={eps:g} max"] = measured_window(run["lags"], N_req, N)
-                    row[f"eps={eps:g} first"] = measured_window(run["lags"], N_req, N, contiguous=True)
+                    row[f"eps={eps:g} max"] = measured_window(run.lags, N_req, N)
+                    row[f"eps={eps:g} first"] = measured_window(run.lags, N_req, N, contiguous=True)
                 rows.append(row)
     return rows
 
 
-def stage_rows(result, threshold: float) -> list[dict]:
+def stage_rows(result: Result, threshold: float) -> list[dict]:
     """One row per architecture (first seed) and stage of training (the fractions of ``config.stages``, then the
     final network): lags detectable, the signal law's gamma with its interval and misfit (:func:`law_fit`), and the
     measured H_N at N = the diagnostic set's size."""
@@ -371,7 +383,7 @@ def stage_rows(result, threshold: float) -> list[dict]:
     rows = []
     for arch in c.architectures:
         final = main_run(result, arch)
-        for stage, run in [*sorted(final["stages"].items()), (1.0, final)]:
+        for stage, run in [*sorted(final.stages.items()), (1.0, final)]:
             fit = law_fit(run, threshold)
             rows.append(
                 {
@@ -396,7 +408,7 @@ def learned_horizon(
     return max(ok, default=0)
 
 
-def retraining_rows(result, threshold: float) -> list[dict]:
+def retraining_rows(result: Result, threshold: float) -> list[dict]:
     """For every retrained (architecture, N): the measured horizon of the network trained on N sequences, and two
     predictions of H_N: from the diagnostics of the *initial* network (stage 0, the same initialisation the
     retraining starts from, where the residual still carries every task lag: like with like) and from the final
@@ -406,7 +418,7 @@ def retraining_rows(result, threshold: float) -> list[dict]:
     rows = []
     for arch in c.retrain_architectures:
         final = main_run(result, arch)
-        initial = final["stages"].get(0.0)
+        initial = final.stages.get(0.0)
         N_final = required(final, threshold)
         N_init = None if initial is None else required(initial, threshold)
         for N in c.retrain_N:
@@ -414,12 +426,12 @@ def retraining_rows(result, threshold: float) -> list[dict]:
             row = {
                 "architecture": arch,
                 "N": N,
-                "measured": learned_horizon(run["learned"], c.task_lags, c.coefficients),
+                "measured": learned_horizon(run.learned, c.task_lags, c.coefficients),
             }
             if N_init is not None:
-                row["predicted (initial)"] = measured_window(initial["lags"], N_init, N)
-                row["predicted (initial, first)"] = measured_window(initial["lags"], N_init, N, contiguous=True)
-            row["predicted (final)"] = measured_window(final["lags"], N_final, N)
-            row["learned c_k"] = ", ".join(f"{v:.2f}" for v in run["learned"])
+                row["predicted (initial)"] = measured_window(initial.lags, N_init, N)
+                row["predicted (initial, first)"] = measured_window(initial.lags, N_init, N, contiguous=True)
+            row["predicted (final)"] = measured_window(final.lags, N_final, N)
+            row["learned c_k"] = ", ".join(f"{v:.2f}" for v in run.learned)
             rows.append(row)
     return rows

@@ -82,11 +82,48 @@ class Config(Preset):
         return (self.threshold / (self.c * self.envelope())) ** concentration_exponent(alpha)
 
 
-@dataclass
+@dataclass(frozen=True)
+class Example:
+    """The first repetition's estimates on the signal data of one (alpha, n), per lag l = 1..L (L = ``max_lag``).
+
+    Attributes:
+        authors: (L,) N_hat(l) of the authors' estimator (``diagnostics.authors_sample_size``).
+        calibrated: (L,) N_hat(l) of the calibrated estimator (eq-sample-size-calibrated; inf where undetectable).
+        N_true: (L,) the true N(l) = (threshold / (c f(l)))^kappa_alpha (eq-sample-complexity, sigma = 1).
+        empirical: (L,) the subsampling N_emp(l) (eq-sample-size-empirical; inf beyond its N grid).
+        parametric_q: (L,) the calibrated N_hat(l) at the threshold ``q`` instead of ``config.threshold``.
+        q: the stable quantile at ``config.false_alarm`` of the pooled alpha_hat (eq-detection-quantile).
+        N_true_q: (L,) the true N(l) at the threshold ``q``.
+    """
+
+    authors: np.ndarray
+    calibrated: np.ndarray
+    N_true: np.ndarray
+    empirical: np.ndarray
+    parametric_q: np.ndarray
+    q: float
+    N_true_q: np.ndarray
+
+
+@dataclass(frozen=True)
 class Result:
+    """The calibration's output.
+
+    Attributes:
+        config: the config that produced it.
+        rows: one table row per (alpha, n, repetition, estimator), rendered by :func:`summary`: "alpha", "n",
+            "rep", "estimator" ("authors" or "calibrated"); on pure noise "noise_detected" (lags called detectable)
+            and "noise_H" (the windows H_N there at N = ``window_fractions`` x n, truth 0); on signal data
+            "within_2x" (share of the scored lags, true N <= n/8, with N_hat within a factor 2 of N), "slope" (master
+            slope, predicted 1; NaN with fewer than 3 usable lags), "H" and "H_true" (measured and true windows at
+            the same N, eq-window-measured), and the signal law's "gamma", "gamma_low", "gamma_high", "misfit"
+            (eq-signal-law; NaN for the authors' estimator).
+        examples: {(alpha, n): :class:`Example`} of the first repetition.
+    """
+
     config: Config
-    rows: list[dict]  # one per (alpha, n, repetition, estimator): the measured quantities
-    examples: dict  # (alpha, n) -> first repetition's estimates on signal data, both estimators
+    rows: list[dict]
+    examples: dict[tuple[float, int], Example]
 
 
 def _windows(lags: np.ndarray, N: np.ndarray, grid) -> list[int]:
@@ -151,19 +188,17 @@ def compute(config: Config) -> Result:
                 cal = estimates["calibrated"][1]
                 q = detection_threshold(float(cal["alpha"][0]), config.false_alarm)
                 N_grid = np.unique(np.geomspace(2, n // 8, 30).astype(int))
-                examples[(alpha, n)] = {
-                    "authors": estimates["authors"][1]["N"],
-                    "calibrated": cal["N"],
-                    "N_true": N_true,
-                    "empirical": empirical_sample_size(
-                        signal, N_grid, false_alarm=config.false_alarm, seed=config.seed
-                    ),
-                    "parametric_q": np.where(
+                examples[(alpha, n)] = Example(
+                    authors=estimates["authors"][1]["N"],
+                    calibrated=cal["N"],
+                    N_true=N_true,
+                    empirical=empirical_sample_size(signal, N_grid, false_alarm=config.false_alarm, seed=config.seed),
+                    parametric_q=np.where(
                         cal["detected"], (q * cal["sigma"] / np.abs(cal["m"])) ** cal["kappa"], np.inf
                     ),
-                    "q": q,
-                    "N_true_q": (q / (config.c * f)) ** concentration_exponent(alpha),
-                }
+                    q=q,
+                    N_true_q=(q / (config.c * f)) ** concentration_exponent(alpha),
+                )
     return Result(config, rows, examples)
 
 

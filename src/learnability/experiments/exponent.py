@@ -52,12 +52,23 @@ class Config(Preset):
         return replace(cls(), n_max=100000, n_points=40, f_points=12, reps=20000)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
+    """The exponent experiment's output, per alpha of ``config.alphas``.
+
+    Attributes:
+        config: the config that produced it.
+        f: {alpha: (f_points,)} the signal sizes f, geometric and decreasing.
+        n_required: {alpha: (f_points,)} N*(f), the smallest N at which the detection probability reaches
+            ``config.power`` (NaN where the N grid does not reach it).
+        slope: {alpha: d log N* / d(-log f)}, the fitted exponent, to compare with alpha and with kappa_alpha
+            (eq-sample-complexity).
+    """
+
     config: Config
-    f: dict[float, np.ndarray]  # alpha -> signal sizes
-    n_required: dict[float, np.ndarray]  # alpha -> N*(f)
-    slope: dict[float, float]  # fitted d log N* / d(-log f)
+    f: dict[float, np.ndarray]
+    n_required: dict[float, np.ndarray]
+    slope: dict[float, float]
 
 
 def compute(config: Config) -> Result:

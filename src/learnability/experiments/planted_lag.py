@@ -90,18 +90,34 @@ class Config(Preset):
         )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
+    """The planted-lag control's output; P planted lags, which are also the grid lags.
+
+    Attributes:
+        config: the config that produced it.
+        lags: (P,) the grid: the sorted planted lags l*.
+        f: {architecture: (P,)} the envelope f_hat(l) (eq-envelope) of the untrained network over the grid; it does
+            not depend on the task.
+        z: {architecture: (P, P)} the signal in standard errors m_hat / se, row = planted lag l*, column = grid lag l.
+        m: {architecture: (P, P)} the signal m_hat(l | l*) of the calibrated estimator (eq-sample-size-calibrated).
+        se: {architecture: (P, P)} its standard errors.
+        N: {architecture: (P, P)} the calibrated N_hat(l | l*) (inf: undetectable).
+        detected: {architecture: (P, P)} bool, the signal told from zero by the family-wise test over the grid.
+        alpha: {architecture: pooled alpha_hat} (median over the planted tasks).
+        z_crit: the detection bar |m_hat| / se of the family-wise test over the grid.
+    """
+
     config: Config
-    lags: np.ndarray  # the grid: sorted planted lags
-    f: dict[str, np.ndarray]  # architecture -> envelope of the untrained network over the grid
-    z: dict[str, np.ndarray]  # architecture -> (planted, grid) signal in standard errors, m_hat / se
-    m: dict[str, np.ndarray]  # architecture -> (planted, grid) m_hat
-    se: dict[str, np.ndarray]  # architecture -> (planted, grid) standard errors
-    N: dict[str, np.ndarray]  # architecture -> (planted, grid) calibrated N_hat (inf: undetectable)
-    detected: dict[str, np.ndarray]  # architecture -> (planted, grid) signal told from zero (family-wise test)
-    alpha: dict[str, float]  # architecture -> pooled alpha_hat (median over planted tasks)
-    z_crit: float  # the detection bar |m_hat| / se of the family-wise test over the grid
+    lags: np.ndarray
+    f: dict[str, np.ndarray]
+    z: dict[str, np.ndarray]
+    m: dict[str, np.ndarray]
+    se: dict[str, np.ndarray]
+    N: dict[str, np.ndarray]
+    detected: dict[str, np.ndarray]
+    alpha: dict[str, float]
+    z_crit: float
 
 
 def compute(config: Config) -> Result:
@@ -113,8 +129,8 @@ def compute(config: Config) -> Result:
         pipeline = config.pipeline(int(planted))
         model = wp.build(pipeline, architecture, config.seed)
         diagnostics = wp.diagnose(pipeline, model, None, "adamw", pipeline.lr, config.seed)
-        est = sample_size_estimates(diagnostics["psi"], config.threshold)
-        rows[architecture].append({**est, "f": diagnostics["f_first"]})
+        est = sample_size_estimates(diagnostics.psi, config.threshold)
+        rows[architecture].append({**est, "f": diagnostics.f_first})
     for architecture, found in rows.items():
         f[architecture] = found[0]["f"]
         for key, store in (("z", z), ("m", m), ("se", se), ("N", N), ("detected", detected)):

@@ -46,13 +46,25 @@ class Config(Preset):
         return replace(cls(), reps=1000, est_sizes=(1000, 10000, 100000), est_reps=4)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
+    """The stable-means experiment's output.
+
+    Attributes:
+        config: the config that produced it.
+        iqr: {alpha: (len(sizes),)} the interquartile range of the mean of N SaS(alpha) variables, N over
+            ``config.sizes``.
+        iqr_theory: {alpha: (len(sizes),)} its prediction N^(1/alpha - 1) iqr(alpha) (eq-mean-scale).
+        slope: {alpha: fitted d log IQR / d log N} (predicted 1/alpha - 1).
+        estimators: table rows, one per (method, alpha, n) of the tail-index estimators: "method", "alpha", "n",
+            "bias" (mean of alpha_hat - alpha) and "mae" (mean |alpha_hat - alpha|) over ``est_reps`` samples.
+    """
+
     config: Config
-    iqr: dict[float, np.ndarray]  # alpha -> IQR of the mean, over config.sizes
-    iqr_theory: dict[float, np.ndarray]  # alpha -> N^(1/alpha - 1) iqr(alpha)
-    slope: dict[float, float]  # fitted d log IQR / d log N
-    estimators: list[dict] = field(default_factory=list)  # {method, alpha, n, bias, mae}
+    iqr: dict[float, np.ndarray]
+    iqr_theory: dict[float, np.ndarray]
+    slope: dict[float, float]
+    estimators: list[dict] = field(default_factory=list)
 
 
 def compute(config: Config) -> Result:

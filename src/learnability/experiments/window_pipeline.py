@@ -219,11 +219,74 @@ def kind_of(architecture: str) -> str:
     return ARCHITECTURES.get(architecture, architecture)
 
 
-@dataclass
+@dataclass(frozen=True)
+class RunDiagnosis:
+    """The diagnostics of one trained network on the diagnostic set (:func:`diagnose`). L is the number of lags of
+    ``config.lag_grid``, H the hidden size, K the number of task lags, n the diagnostic sequences ``n_diag``.
+
+    Attributes:
+        lags: (L,) int, the lag grid l the per-lag fields are indexed by.
+        f_first: (L,) the envelope f_hat(l) of the first-order rates mu (eq-mu), summed over units and averaged
+            over sequences and window ends (eq-envelope); the envelope every estimator and law fit reads.
+        f_exact_product: (L,) the same envelope from the exact diagonal product prod_j diag(J_j) (eq-jac-diagonal)
+            instead of its first-order expansion.
+        f_transport: (L,) the envelope of the diagonal of the exact transport Phi(t, t - l) (eq-transport), the
+            ground truth, on the first ``exact_sequences`` sequences at every ``exact_stride``-th window start.
+        f_first_same: (L,) ``f_first`` on exactly the windows of ``f_transport``, so the two compare like with like.
+        f_optimizer: (L,) or None, the optimizer-aware envelope sum_q Lambda^(q) |mu^(q)| with the lag-independent
+            row-mean rates of ``rates`` (eq-gelr); None for a network diagnosed without optimizer state (stage 0).
+        f_optimizer_rq: (L,) or None, the optimizer-aware envelope with the authors' later lag-dependent Rayleigh
+            rates Lambda^(q)(b, t - l) (:func:`rayleigh_rates`); None as for ``f_optimizer``.
+        mu_unit: (L, H) the per-unit mean |mu^(q)| at each lag (``f_first`` is its row sum), from which the unit
+            time scales are fitted (eq-timescale).
+        psi: list of L arrays, the samples of the matched statistic (eq-matched-statistic) at each lag: (n,)
+            per-sequence means when ``config.per_sequence`` (the default), else (sequence, t) pairs.
+        psi_pairs: list of L arrays, the (sequence, t) pairs of psi on the first ``pair_sequences`` sequences,
+            (pair_sequences * (T - l),) at lag l.
+        psi_optimizer: list of L arrays or None, the samples of psi with mu replaced by Lambda(b, t - l) mu (the
+            Rayleigh rates, as in the authors' later code), laid out as ``psi``; None without optimizer state.
+        learned: (K,) the learned coefficient E[y_hat_t u^T x_{t - l_k}] at each task lag l_k (eq-multilag-task),
+            on the first half of the diagnostic set.
+        mse: the test mean squared error of the read-out on that half.
+        rates: (H,) or None, the per-unit base rates Lambda^(q) (eq-gelr): row means of the optimizer's per-weight
+            rates (eta for SGD); None without optimizer state.
+        stages: {fraction of training: RunDiagnosis} of the same run diagnosed during training (``config.stages``,
+            0 = the initial network); empty for those stage diagnoses themselves and for runs on fewer than
+            ``n_train`` sequences.
+    """
+
+    lags: np.ndarray
+    f_first: np.ndarray
+    f_exact_product: np.ndarray
+    f_transport: np.ndarray
+    f_first_same: np.ndarray
+    f_optimizer: np.ndarray | None
+    f_optimizer_rq: np.ndarray | None
+    mu_unit: np.ndarray
+    psi: list[np.ndarray]
+    psi_pairs: list[np.ndarray]
+    psi_optimizer: list[np.ndarray] | None
+    learned: np.ndarray
+    mse: float
+    rates: np.ndarray | None
+    stages: dict[float, RunDiagnosis] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Result:
+    """The window pipeline's output for one :class:`Config`.
+
+    Attributes:
+        config: the config that produced it.
+        runs: {(architecture, optimizer, n_train, seed): :class:`RunDiagnosis`} for every run of :func:`specs` (the
+            main runs, the optimizer sweep and the retraining sweep).
+        skipped: {architecture: {what: why}} for what a reader's cell does not take (:func:`skipped`); empty for the
+            built-in architectures.
+    """
+
     config: Config
-    runs: dict  # (architecture, optimizer, n_train, seed) -> diagnostics dict (see `diagnose`)
-    skipped: dict[str, dict[str, str]] = field(default_factory=dict)  # architecture -> {what: why} (`skipped`)
+    runs: dict[tuple[str, str, int, int], RunDiagnosis]
+    skipped: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 # ----- task ---------------------------------------------------------------------------------------------------
@@ -459,7 +522,7 @@ def first_order_rates(
     return windows(r, rt, lags, order=1 if "retention" not in missing_features(cell.kind) else "exact")[1]
 
 
-def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: float, seed: int) -> dict:
+def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: float, seed: int) -> RunDiagnosis:
     """Per-lag diagnostics on the diagnostic set (float64 copy of the model on ``config.device``, batches of
     ``diag_batch``, one lag at a time so memory stays O(B T n)): envelopes of first-order mu (eq-envelope), of the
     exact diagonal product, of the exact transport diagonal (first ``exact_sequences`` sequences, window starts
@@ -468,7 +531,7 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
     (sequence, t) pairs of the first
     ``pair_sequences`` sequences, and (with an optimizer) the samples of the optimizer-aware statistic, psi with mu
     replaced by Lambda(b, t - l) mu (the Rayleigh rates of :func:`rayleigh_rates`, as in the authors' later
-    code)."""
+    code). Returns a :class:`RunDiagnosis` without stages."""
     device = torch.device(config.device)
     model = model.double().to(device).requires_grad_(False)
     model.cell.dtype = torch.float64
@@ -536,35 +599,35 @@ def diagnose(config: Config, model: SequenceModel, opt, optimizer: str, lr: floa
         proj = x[:half] @ u
         learned = [float((pred[:, lag:] * proj[:, :-lag]).mean()) for lag in config.task_lags]
         mse = float(((pred - y[:half]) ** 2).mean())
-    return {
-        "lags": np.array(lags),
-        "f_first": f_first.numpy(),
-        "f_exact_product": f_exact.numpy(),
-        "f_transport": f_transport.numpy(),
-        "f_first_same": f_same.cpu().numpy(),
-        "f_optimizer": None if rates is None else f_opt.numpy(),
-        "f_optimizer_rq": None if rates is None else f_rq.numpy(),
-        "mu_unit": unit.numpy(),
-        "psi": [torch.cat(s).numpy() for s in samples],
-        "psi_pairs": [p.numpy() for p in pairs],
-        "psi_optimizer": None if rates is None else [torch.cat(s).numpy() for s in samples_opt],
-        "learned": np.array(learned),
-        "mse": mse,
-        "rates": None if rates is None else rates.cpu().numpy(),
-    }
+    return RunDiagnosis(
+        lags=np.array(lags),
+        f_first=f_first.numpy(),
+        f_exact_product=f_exact.numpy(),
+        f_transport=f_transport.numpy(),
+        f_first_same=f_same.cpu().numpy(),
+        f_optimizer=None if rates is None else f_opt.numpy(),
+        f_optimizer_rq=None if rates is None else f_rq.numpy(),
+        mu_unit=unit.numpy(),
+        psi=[torch.cat(s).numpy() for s in samples],
+        psi_pairs=[p.numpy() for p in pairs],
+        psi_optimizer=None if rates is None else [torch.cat(s).numpy() for s in samples_opt],
+        learned=np.array(learned),
+        mse=mse,
+        rates=None if rates is None else rates.cpu().numpy(),
+    )
 
 
-def _one(config: Config, spec: tuple, threads: int | None) -> tuple[tuple, dict]:
+def _one(config: Config, spec: tuple, threads: int | None) -> tuple[tuple, RunDiagnosis]:
     """One training + diagnostics run: spec = (architecture, optimizer, lr, n_train, seed). A run on the full
     training set is also diagnosed at the fractions ``config.stages`` of its training steps (0: the initial
-    network, without optimizer state), stored under the run's "stages" {fraction: diagnostics}."""
+    network, without optimizer state), stored in its ``stages``."""
     if threads is not None:
         torch.set_num_threads(threads)
     architecture, optimizer, lr, n_train, seed = spec
     marks: dict[int, list[float]] = {}
     for fraction in config.stages if n_train == config.n_train else ():
         marks.setdefault(round(fraction * total_steps(config)), []).append(fraction)
-    stages: dict[float, dict] = {}
+    stages: dict[float, RunDiagnosis] = {}
 
     def checkpoint(step: int, model: SequenceModel, opt: torch.optim.Optimizer) -> None:
         if step in marks:
@@ -576,10 +639,9 @@ def _one(config: Config, spec: tuple, threads: int | None) -> tuple[tuple, dict]
         model, opt = train_model(
             config, architecture, optimizer, lr, n_train, seed, progress=config.n_jobs == 1, before_step=checkpoint
         )
-    return (architecture, optimizer, n_train, seed), {
-        **diagnose(config, model, opt, optimizer, lr, seed),
-        "stages": stages,
-    }
+    return (architecture, optimizer, n_train, seed), replace(
+        diagnose(config, model, opt, optimizer, lr, seed), stages=stages
+    )
 
 
 def specs(config: Config) -> list[tuple]:
@@ -627,7 +689,7 @@ def piece_config(config: Config, spec: tuple) -> Config:
     )
 
 
-def _cached_one(config: Config, spec: tuple, threads: int | None, force: bool) -> tuple[tuple, dict]:
+def _cached_one(config: Config, spec: tuple, threads: int | None, force: bool) -> tuple[tuple, RunDiagnosis]:
     """:func:`_one`, cached as a piece of "window_pipeline" keyed by (:func:`piece_config`, package source, spec)."""
     return cached_piece(
         "window_pipeline", piece_config(config, spec), spec, lambda: _one(config, spec, threads), force=force
