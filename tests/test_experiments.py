@@ -112,13 +112,14 @@ def test_part3_experiments_tiny_runs(tmp_path, monkeypatch):
             bptt_burn_in=6.0,
         )
     )
-    assert li.main["gd"]["eigenvalues"][-1].real.max() == pytest.approx(0.7, abs=0.01)
-    t50 = {r["s0"]: r["t50_gd"] for r in li.escape}
+    assert li.main.gd.eigenvalues[-1].real.max() == pytest.approx(0.7, abs=0.01)
+    t50 = {r.s0: r.t50_gd for r in li.escape}
     assert t50[0.01] - t50[0.1] == pytest.approx(1.3 * np.log(10), rel=0.1)  # eq-escape-time per decade
-    assert li.stiffness["runs"][0.8]["loss"][-1] < li.stiffness["runs"][1.25]["loss"][-1]
+    below, above = li.stiffness.runs  # factors 0.8 and 1.25
+    assert below.curve.loss[-1] < above.curve.loss[-1]
     (finite,) = li.sigmas  # eq-escape-sigma at sigma = 0.1
-    assert finite["t50"]["theory"] == pytest.approx(finite["t50"]["gd"], rel=0.1)
-    assert finite["theory"]["shift"] < 0 and finite["t50"]["theory"] < finite["t50"]["ode"]
+    assert finite.t50.theory == pytest.approx(finite.t50.gd, rel=0.1)
+    assert finite.shift < 0 and finite.t50.theory < finite.t50.ode
     rl = rich_lazy.run(
         dataclasses.replace(
             rich_lazy.Config.book(),
@@ -133,11 +134,11 @@ def test_part3_experiments_tiny_runs(tmp_path, monkeypatch):
     )
     loss = rl.rel_loss[0.5][0, :, rich_lazy.Config().times.index(1000.0)]
     assert loss[1] < 1e-3 < loss[0]  # inside learns, outside lags
-    assert rl.scaled["top"][-1] < 0.9  # s0 = sigma: no outlier
-    assert rl.scaled["u_norm0"] == pytest.approx(0.9, rel=0.5) and rl.regimes[0.9]["u_norm0"] < 0.03
+    assert rl.scaled.top[-1] < 0.9  # s0 = sigma: no outlier
+    assert rl.scaled.u_norm0 == pytest.approx(0.9, rel=0.5) and rl.regimes[0.9].u_norm0 < 0.03
     osc = oscillator.run(dataclasses.replace(oscillator.Config.book(), N=10, t_max=180.0, multi_t=5.0))
-    assert np.sort_complex(osc.pair["reduced"]["eigenvalues"][-1]) == pytest.approx([0.7 - 2j, 0.7 + 2j], abs=1e-3)
-    assert np.abs(osc.pair["zero_bulk"]["loss"] - osc.pair["reduced"]["loss"]).max() < 0.02
+    assert np.sort_complex(osc.pair_flow.eigenvalues[-1]) == pytest.approx([0.7 - 2j, 0.7 + 2j], abs=1e-3)
+    assert np.abs(osc.zero_bulk.loss - osc.pair_flow.loss).max() < 0.02
     with pytest.raises(ValueError, match="bulk radii"):
         rich_lazy.Config(sigmas=(1.2,))
     with pytest.raises(ValueError, match="sigma in"):
@@ -201,3 +202,15 @@ def test_part1_results_are_frozen_and_document_every_field(name):
     doc = module.Result.__doc__ or ""
     undocumented = [f.name for f in dataclasses.fields(module.Result) if f"    {f.name}: " not in doc]
     assert undocumented == [], f"{name}.Result docstring does not document {undocumented}"
+
+
+def test_part3_trajectories_are_frozen_and_check_their_records():
+    from learnability.experiments.trajectories import LossCurve, OutlierTrajectory
+
+    curve = LossCurve.from_record({"time": np.arange(2.0), "loss": np.ones(2), "W": np.eye(2)})  # extras dropped
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        curve.loss = np.zeros(2)
+    with pytest.raises(ValueError, match=r"lacks \['loss'\]"):
+        LossCurve.from_record({"time": np.arange(2.0)})
+    ode = OutlierTrajectory.from_record({"time": [0.0], "p": [0.1], "lambda": [0.2], "loss": [0.3]})
+    assert (ode.residue, ode.outlier) == ([0.1], [0.2])

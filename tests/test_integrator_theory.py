@@ -123,7 +123,7 @@ def test_slow_manifold_minimises_the_loss_in_p():
 @pytest.mark.parametrize("omega", [0.0, 2.0])
 def test_pair_loss_and_gradient_equal_the_gramian_ones(omega):
     L = it.pair_loss().subs({it.c: 0.3, it.kappa: 1, it.omega: omega})
-    qs = (it.x, it.y, it.al, it.be, it.ga)
+    qs = (it.x, it.y, it.alpha, it.beta, it.gamma)
     f = sp.lambdify(qs, L)
     g = sp.lambdify(qs, [sp.diff(L, q) for q in qs])
     rng = np.random.default_rng(1)
@@ -154,7 +154,8 @@ def test_pair_fixed_point_hessian_and_conservation():
     assert eig == pytest.approx(np.linalg.eigvalsh((fd + fd.T) / 2), abs=1e-6)
     assert abs(eig[0]) < 1e-12
     rate = sp.lambdify(
-        (it.x, it.y, it.al, it.be, it.ga), it.pair_conservation_rate().subs({it.c: 0.3, it.kappa: 1, it.omega: 2.0})
+        (it.x, it.y, it.alpha, it.beta, it.gamma),
+        it.pair_conservation_rate().subs({it.c: 0.3, it.kappa: 1, it.omega: 2.0}),
     )
     rng = np.random.default_rng(2)
     for _ in range(3):

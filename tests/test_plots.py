@@ -8,6 +8,15 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from learnability import plots  # noqa: E402
+from learnability.experiments.leaky_integrator import FiniteSigmaRun, FractionTimes, StiffRun  # noqa: E402
+from learnability.experiments.rich_lazy import FullTraining  # noqa: E402
+from learnability.experiments.trajectories import (  # noqa: E402
+    Descent,
+    LossCurve,
+    OutlierTrajectory,
+    PairTrajectory,
+    SampledDescent,
+)
 
 
 def test_eigenvalue_paths_checks_shapes():
@@ -52,17 +61,20 @@ def test_sample_size_scatter_draws_points_and_theory_lines():
 
 def test_finite_sigma_draws_curves_and_times_and_checks_the_radii():
     t = np.linspace(0.0, 5.0, 6)
-    curve = {"time": t, "loss": np.exp(-t)}
+    curve = LossCurve(t, np.exp(-t))
     runs = [
-        {
-            "sigma": s,
-            "seed": seed,
-            "gd": curve,
-            "ode": curve,
-            "theory": curve,
-            "t50": {"gd": 1.0 + s, "ode": 1.0, "theory": 1.0 + s},
-            "t10": {"gd": 2.0, "ode": 2.0, "theory": 2.0},
-        }
+        FiniteSigmaRun(
+            sigma=s,
+            seed=seed,
+            p0=1e-4,
+            gd=curve,
+            ode=curve,
+            theory=curve,
+            shift=-s,
+            t90=FractionTimes(0.5, 0.5, 0.5),
+            t50=FractionTimes(gd=1.0 + s, ode=1.0, theory=1.0 + s),
+            t10=FractionTimes(2.0, 2.0, 2.0),
+        )
         for s in (0.0, 0.5)
         for seed in (0, 1)
     ]
@@ -179,3 +191,81 @@ def test_calibration_example_draws_both_panels():
     left, right = plots.calibration_example(lags, example).axes
     assert len(left.get_lines()) == 3 and len(right.get_lines()) == 3
     assert list(left.get_lines()[2].get_ydata()[:3]) == [2, 20, 200]
+
+
+# Part III figures
+
+T3 = np.linspace(0.0, 2.0, 3)
+EIGS3 = np.array([[0.1, -0.1], [0.4 + 0.2j, 0.4 - 0.2j], [0.7 + 1j, 0.7 - 1j]])
+
+
+def _descent(loss=(1.0, 0.5, 0.1)):
+    return Descent(T3, np.array(loss), EIGS3, np.array([0.0, 0.5, 1.0]), np.ones(3), np.ones(3), np.zeros(3))
+
+
+def _ode():
+    return OutlierTrajectory(T3, np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.3, 0.7]), np.array([1.0, 0.4, 0.0]))
+
+
+def test_outlier_overlay_draws_descent_against_the_ode():
+    axes = plots.outlier_overlay(_descent(), _ode(), target=0.7)
+    assert [len(ax.get_lines()) for ax in axes] == [2, 3, 2]  # GD, ODE; plus the target line in the middle
+    assert list(axes[1].get_lines()[0].get_ydata()) == [0.1, 0.4, 0.7]  # largest real eigenvalue
+    assert list(axes[2].get_lines()[1].get_ydata()) == [0.0, 0.5, 1.0]  # the residue
+
+
+def test_escape_times_draws_runs_and_the_formula_and_checks_shapes():
+    s0s = [0.1, 0.01]
+    ax = plots.escape_times(s0s, [[3.0, 3.1], [6.0, 6.1]], [[3.0, 3.0], [6.0, 6.0]], c_star=0.3)
+    gd, ode, formula = ax.get_lines()
+    assert list(gd.get_xdata()) == [0.1, 0.1, 0.01, 0.01] and list(gd.get_ydata()) == [3.0, 3.1, 6.0, 6.1]
+    x, y = formula.get_xdata(), formula.get_ydata()
+    assert np.allclose(y, 0.65 * np.log(2 / x**2))  # eq-escape-time at p0 = s0^2 / 2
+    with pytest.raises(ValueError, match="must both have shape"):
+        plots.escape_times(s0s, [[3.0], [6.0]], [[3.0, 3.0], [6.0, 6.0]], c_star=0.3)
+
+
+def test_stiffness_runs_leaves_out_diverged_runs():
+    runs = [StiffRun(0.8, LossCurve(T3, np.array([1.0, 0.1, 0.01])), None), StiffRun(2.0, None, "unstable")]
+    ax = plots.stiffness_runs(runs)
+    (line,) = ax.get_lines()
+    assert list(line.get_ydata()) == [1.0, 0.1, 0.01] and ax.get_yscale() == "log"
+
+
+def test_bptt_comparison_draws_sampled_population_and_gd_losses():
+    sgd = SampledDescent(T3, np.array([1.2, 0.6, 0.2]), np.array([1.0, 0.5, 0.1]), EIGS3)
+    ax = plots.bptt_comparison(sgd, _descent())
+    sampled, along, gd = ax.get_lines()
+    assert list(sampled.get_ydata()) == [1.2, 0.6, 0.2] and list(gd.get_ydata()) == [1.0, 0.5, 0.1]
+
+
+def test_pair_learning_bulk_outliers_and_poles_online():
+    zeros = np.zeros(3)
+    flow = PairTrajectory(T3, zeros, zeros, zeros, zeros, zeros, np.array([1.0, 0.5, 0.0]), EIGS3, zeros)
+    left, right = plots.pair_learning(flow, {"GD": _descent()}, saddle_loss=0.4, target=0.7 + 1j)
+    assert len(left.get_lines()) == 3  # GD, pair flow, saddle
+    assert len(right.collections[0].get_offsets()) == 6  # two eigenvalues per record
+    assert list(right.get_lines()[0].get_ydata()) == [1.0, -1.0]  # the target pair
+    ax = plots.bulk_outliers(_descent(), radius=0.5, target=0.7 + 1j)
+    disk, target = ax.get_lines()
+    assert np.allclose(np.hypot(disk.get_xdata(), disk.get_ydata()), 0.5)
+    left, right = plots.poles_online(_descent(), _ode(), targets=(0.8, -1.0))
+    assert len(right.get_lines()) == 2 + 1 + 2  # two eigenvalue paths, the ODE, two targets
+
+
+def test_crossover_medians_and_prediction_inside_the_bulk():
+    c_grid = (0.25, 0.75, 1.25)
+    rel = {0.5: np.array([[[1.0, 0.5], [1.0, 1e-4], [1.0, 1e-3]], [[1.0, 0.7], [1.0, 3e-4], [1.0, 3e-3]]])}
+    axes = plots.crossover(c_grid, rel, rel, t_index=1, prediction=lambda c, s: 10 * c)
+    loss = axes[0].get_lines()[0]
+    assert np.allclose(loss.get_ydata(), [0.6, 2e-4, 2e-3])  # medians over the two seeds
+    prediction = axes[1].get_lines()[1]
+    assert list(prediction.get_xdata()) == [0.75, 1.25] and list(prediction.get_ydata()) == [7.5, 12.5]
+    with pytest.raises(ValueError, match="same radii"):
+        plots.crossover(c_grid, rel, {0.3: rel[0.5]}, t_index=1, prediction=lambda c, s: 1.0)
+
+
+def test_regime_spectra_one_panel_per_radius():
+    run = FullTraining(T3, np.ones(3), np.ones(3), 0.01, np.array([0.1, -0.1]), np.array([0.7, 0.0]), np.ones(6))
+    axes = plots.regime_spectra({0.1: run, 0.9: run}, target=0.7 + 0j)
+    assert [ax.get_title() for ax in axes] == [r"$\sigma=0.1$", r"$\sigma=0.9$"]

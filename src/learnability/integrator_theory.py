@@ -23,7 +23,7 @@ a, b = sp.symbols("a b", real=True)
 z, theta = sp.symbols("z theta")
 zeta, m, w = sp.symbols("zeta m w", positive=True)
 k_sum = sp.symbols("k", integer=True, nonnegative=True)
-x, y, al, be, ga = sp.symbols("x y alpha beta gamma", real=True)
+x, y, alpha, beta, gamma = sp.symbols("x y alpha beta gamma", real=True)
 
 
 @cache
@@ -122,7 +122,7 @@ def pair_loss() -> sp.Expr:
     z = 1 + c - i omega written as a real rational function (eq-pair-loss)."""
     u = sp.Matrix([x, y])
     v = sp.Matrix([x, -y])
-    W = sp.Matrix([[al + ga, -be], [be, al - ga]])
+    W = sp.Matrix([[alpha + gamma, -beta], [beta, alpha - gamma]])
     A = W - sp.eye(2)
     s11, s12, s22 = sp.symbols("s11 s12 s22")
     S = sp.Matrix([[s11, s12], [s12, s22]])
@@ -130,7 +130,8 @@ def pair_loss() -> sp.Expr:
     Ssol = sp.solve([eqs[0, 0], eqs[0, 1], eqs[1, 1]], [s11, s12, s22], dict=True)[0]
     quad = sp.factor((v.T * S.subs(Ssol) * v)[0])
     re_z = 1 + c
-    M = sp.Matrix([[re_z - (al + ga), be], [-be, re_z - (al - ga)]])  # Re(z) I - W; z I - W = M - i omega I
+    # Re(z) I - W; z I - W = M - i omega I
+    M = sp.Matrix([[re_z - (alpha + gamma), beta], [-beta, re_z - (alpha - gamma)]])
     # (M - i w I)^{-1} = adj(M - i w I) / det(M - i w I); split numerator and denominator into real and imaginary
     adj = sp.Matrix([[M[1, 1], -M[0, 1]], [-M[1, 0], M[0, 0]]]) - sp.I * omega * sp.eye(2)
     num = sp.expand((v.T * adj * u)[0])
@@ -145,14 +146,14 @@ def pair_loss() -> sp.Expr:
 def pair_fixed_point() -> dict[sp.Symbol, sp.Expr]:
     """The learned point (x, y, alpha, beta, gamma) = (sqrt(kappa), 0, 1 - c, omega, 0): u = v = sqrt(kappa) e+,
     W|_S = (1 - c) I + omega J (eq-pair-fixed-point)."""
-    return {x: sp.sqrt(kappa), y: 0, al: 1 - c, be: omega, ga: 0}
+    return {x: sp.sqrt(kappa), y: 0, alpha: 1 - c, beta: omega, gamma: 0}
 
 
 def pair_gradient_at_fixed_point() -> tuple[sp.Expr, list[sp.Expr]]:
     """(loss, gradient) of :func:`pair_loss` at :func:`pair_fixed_point`, simplified: (0, [0, 0, 0, 0, 0])."""
     L = pair_loss()
     point = pair_fixed_point()
-    grad = [sp.simplify(sp.diff(L, q).subs(point)) for q in (x, y, al, be, ga)]
+    grad = [sp.simplify(sp.diff(L, q).subs(point)) for q in (x, y, alpha, beta, gamma)]
     return sp.simplify(L.subs(point)), grad
 
 
@@ -162,7 +163,7 @@ def pair_hessian_eigenvalues(c_star: float, omega_star: float, kappa_value: floa
     L = pair_loss()
     values = {c: c_star, omega: omega_star, kappa: kappa_value}
     point = {q: sp.sympify(val).subs(values) for q, val in pair_fixed_point().items()}
-    H = sp.hessian(L, (x, y, al, be, ga)).subs(values).subs(point)
+    H = sp.hessian(L, (x, y, alpha, beta, gamma)).subs(values).subs(point)
     return np.linalg.eigvalsh(np.array(H.evalf(), dtype=float))
 
 
@@ -171,8 +172,8 @@ def pair_conservation_rate() -> sp.Expr:
     filter under u -> G u, v -> G^{-T} v, W -> G W G^{-1} (eq-pair-conservation). Returned unsimplified: the
     tests evaluate it at random points."""
     L = pair_loss()
-    flow = {q: -sp.diff(L, q) / 2 for q in (x, y, al, be, ga)}
-    return flow[x] * y + x * flow[y] + 2 * flow[be] * ga + 2 * be * flow[ga]
+    flow = {q: -sp.diff(L, q) / 2 for q in (x, y, alpha, beta, gamma)}
+    return flow[x] * y + x * flow[y] + 2 * flow[beta] * gamma + 2 * beta * flow[gamma]
 
 
 def rkhs_norm() -> tuple[sp.Expr, sp.Expr]:

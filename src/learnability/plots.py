@@ -267,35 +267,36 @@ def sample_size_scatter(points: Mapping[str, tuple[object, object, float]], *, a
     return ax
 
 
-def finite_sigma(runs: Sequence[Mapping], *, shown: Sequence[float], boundary: float) -> plt.Figure:
-    """Two panels for the finite-sigma runs of ``experiments.leaky_integrator`` (eq-escape-sigma). Left: loss curves
-    of gradient descent (solid), the finite-sigma theory (dotted) and the sigma -> 0 outlier ODE (black dashed) for
-    the first seed at the radii ``shown``. Right: times to 1/2 (circles) and 1/10 (squares) of the initial loss over
-    sigma and seeds against the theory (lines) and the ODE (dashed); a grey line at sigma = ``boundary``."""
-    missing = [s for s in shown if not any(r["sigma"] == s for r in runs)]
+def finite_sigma(runs: Sequence, *, shown: Sequence[float], boundary: float) -> plt.Figure:
+    """Two panels for the finite-sigma runs (``FiniteSigmaRun``) of ``experiments.leaky_integrator``
+    (eq-escape-sigma). Left: loss curves of gradient descent (solid), the finite-sigma theory (dotted) and the
+    sigma -> 0 outlier ODE (black dashed) for the first seed at the radii ``shown``. Right: times to 1/2 (circles) and
+    1/10 (squares) of the initial loss over sigma and seeds against the theory (lines) and the ODE (dashed); a grey
+    line at sigma = ``boundary``."""
+    missing = [s for s in shown if not any(r.sigma == s for r in runs)]
     if missing:
-        raise ValueError(f"no run at sigma = {missing}; the runs have {sorted({r['sigma'] for r in runs})}")
+        raise ValueError(f"no run at sigma = {missing}; the runs have {sorted({r.sigma for r in runs})}")
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    first = min(r["seed"] for r in runs)
+    first = min(r.seed for r in runs)
     for i, sigma in enumerate(shown):
-        run = next(r for r in runs if r["sigma"] == sigma and r["seed"] == first)
-        left.plot(run["gd"]["time"], run["gd"]["loss"], f"C{i}-", label=rf"GD, $\sigma={sigma:g}$")
-        left.plot(run["theory"]["time"], run["theory"]["loss"], f"C{i}:", lw=2)
-    left.plot(run["ode"]["time"], run["ode"]["loss"], "k--", label=r"ODE ($\sigma\to0$)")
+        run = next(r for r in runs if r.sigma == sigma and r.seed == first)
+        left.plot(run.gd.time, run.gd.loss, f"C{i}-", label=rf"GD, $\sigma={sigma:g}$")
+        left.plot(run.theory.time, run.theory.loss, f"C{i}:", lw=2)
+    left.plot(run.ode.time, run.ode.loss, "k--", label=r"ODE ($\sigma\to0$)")
     left.set_xlabel("t")
     left.set_ylabel("loss")
     left.legend(fontsize=8)
-    sigmas = sorted({r["sigma"] for r in runs})
+    sigmas = sorted({r.sigma for r in runs})
     for j, (key, marker) in enumerate((("t50", "o"), ("t10", "s"))):
         right.plot(
-            [r["sigma"] for r in runs],
-            [r[key]["gd"] for r in runs],
+            [r.sigma for r in runs],
+            [getattr(r, key).gd for r in runs],
             f"C{j}{marker}",
             fillstyle="none",
             label=f"GD, {key}",
         )
         mean = {
-            model: [np.mean([r[key][model] for r in runs if r["sigma"] == s]) for s in sigmas]
+            model: [np.mean([getattr(getattr(r, key), model) for r in runs if r.sigma == s]) for s in sigmas]
             for model in ("theory", "ode")
         }
         right.plot(sigmas, mean["theory"], f"C{j}-", label=f"theory, {key}")
@@ -562,3 +563,174 @@ def calibration_example(lags: Sequence[float], example) -> plt.Figure:
     )
     fig.tight_layout()
     return fig
+
+
+# Part III figures
+
+
+def _finish(fig: plt.Figure, axes: Sequence[Axes], xlabel: str = "t") -> None:
+    for ax in axes:
+        ax.set_xlabel(xlabel)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+
+
+def outlier_overlay(gd, ode, *, target: float) -> np.ndarray:
+    """Three panels of full gradient descent (a ``Descent`` of ``experiments.trajectories``, solid) against the outlier
+    ODE (an ``OutlierTrajectory``, dashed; eq-outlier-ode) over time: the loss; the largest real eigenvalue of W and
+    the ODE's outlier lambda, with ``target`` (1 - c_star) dotted; u . v and the residue p. Returns the Axes."""
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    panels = (
+        ("loss", gd.loss, ode.loss, "GD", "ODE"),
+        ("outlier", gd.eigenvalues.real.max(axis=1), ode.outlier, r"GD: max Re $\lambda(W)$", r"ODE: $\lambda$"),
+        ("residue", gd.uv, ode.residue, r"GD: $u\cdot v$", r"ODE: $p$"),
+    )
+    for ax, (ylabel, full, reduced, full_name, reduced_name) in zip(axes, panels):
+        ax.plot(gd.time, full, "-", label=full_name)
+        ax.plot(ode.time, reduced, "--", label=reduced_name)
+        ax.set_ylabel(ylabel)
+    axes[1].axhline(target, color="k", ls=":", lw=0.8)
+    _finish(fig, axes)
+    return axes
+
+
+def escape_times(s0s: Sequence[float], t_gd, t_ode, *, c_star: float, ax: Axes | None = None) -> Axes:
+    """Time to half the initial loss against the initial scale s0 (log axis): ``t_gd`` and ``t_ode`` are (len(s0s),
+    seeds) arrays of gradient descent (dots) and the outlier ODE (crosses); the line is the escape time
+    eq-escape-time at kappa = 1 with p0 = s0^2 / 2."""
+    t_gd, t_ode = _numpy(t_gd), _numpy(t_ode)
+    if t_gd.ndim != 2 or t_gd.shape != t_ode.shape or t_gd.shape[0] != len(s0s):
+        raise ValueError(f"t_gd and t_ode must both have shape (len(s0s), seeds); got {t_gd.shape}, {t_ode.shape}")
+    ax = _axes(ax)
+    column = np.repeat(np.asarray(s0s, dtype=float), t_gd.shape[1])
+    ax.plot(column, t_gd.ravel(), "C0o", label="GD")
+    ax.plot(column, t_ode.ravel(), "C1x", ms=8, label="ODE")
+    grid = np.geomspace(min(s0s), max(s0s), 50)
+    formula = r"$\frac{1+c}{2}\ln(1/p_0)$, $p_0=s_0^2/2$"
+    ax.plot(grid, (1 + c_star) / 2 * np.log(2 / grid**2), "k--", label=formula)
+    ax.set_xscale("log")
+    ax.set_xlabel("$s_0$")
+    ax.set_ylabel("$t_{50}$")
+    ax.legend()
+    return ax
+
+
+def stiffness_runs(runs: Sequence, *, ax: Axes | None = None) -> Axes:
+    """Loss curves of gradient descent at factors of the step bound (eq-stiffness), one per ``StiffRun`` of
+    ``experiments.leaky_integrator`` (runs that diverged have no curve and are left out), on a log axis."""
+    ax = _axes(ax)
+    for run in runs:
+        if run.curve is not None:
+            ax.plot(run.curve.time, run.curve.loss, label=rf"$\eta={run.factor}\,\eta_c$")
+    ax.set_yscale("log")
+    ax.set_xlabel("t")
+    ax.set_ylabel("loss")
+    ax.legend()
+    return ax
+
+
+def bptt_comparison(sgd, gd, *, ax: Axes | None = None) -> Axes:
+    """SGD on sampled trials (a ``SampledDescent``): its minibatch loss (grey) and the exact population loss along it
+    (solid), against population gradient descent (a ``Descent``, dashed) from the same initialisation."""
+    ax = _axes(ax)
+    ax.plot(sgd.time, sgd.sampled, color="0.7", lw=0.8, label="sampled loss (BPTT)")
+    ax.plot(sgd.time, sgd.loss, "C0-", label="population loss along BPTT-SGD")
+    ax.plot(gd.time, gd.loss, "C1--", label="population GD")
+    ax.set_xlabel("t")
+    ax.set_ylabel("loss")
+    ax.legend()
+    return ax
+
+
+def _target_pair(ax: Axes, target: complex) -> None:
+    ax.plot([target.real] * 2, [target.imag, -target.imag], "kx", ms=9, mew=2)
+
+
+def pair_learning(
+    flow, runs: Mapping[str, object], *, saddle_loss: float, target: complex, figsize=(11, 4)
+) -> np.ndarray:
+    """Two panels for the oscillator. Left: the loss of the pair flow (a ``PairTrajectory``, black dashed;
+    eq-pair-flow) and of the named gradient-descent ``runs`` (``Descent``s, solid), with ``saddle_loss`` (the best
+    single real pole) dotted. Right: the pair flow's two eigenvalues over training, coloured by time, and the target
+    pair ``target``, its conjugate (crosses). Returns the Axes."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=figsize)
+    for i, (name, run) in enumerate(runs.items()):
+        left.plot(run.time, run.loss, f"C{i}-", label=name)
+    left.plot(flow.time, flow.loss, "k--", label="pair flow (5 variables)")
+    left.axhline(saddle_loss, color="k", ls=":", lw=0.8)
+    left.set_ylabel("loss")
+    _finish(fig, [left])
+    eigenvalue_paths(flow.time, flow.eigenvalues, ax=right)
+    _target_pair(right, target)
+    fig.tight_layout()
+    return np.array([left, right])
+
+
+def bulk_outliers(run, *, radius: float, target: complex, ax: Axes | None = None) -> Axes:
+    """The two eigenvalues of largest modulus of a full network's W over training (a ``Descent``), coloured by time,
+    with the bulk disk |z| = ``radius`` (dashed) and the target pair ``target``, its conjugate (crosses)."""
+    ax = eigenvalue_paths(run.time, run.eigenvalues, ax=ax, top=2)
+    theta = np.linspace(0, 2 * np.pi, 100)
+    ax.plot(radius * np.cos(theta), radius * np.sin(theta), "k--", lw=0.8)
+    _target_pair(ax, target)
+    return ax
+
+
+def poles_online(gd, ode, *, targets: Sequence[float]) -> np.ndarray:
+    """Two panels for a multi-timescale target. Left: the loss of full descent (a ``Descent``, log axis). Right: the
+    real parts of all eigenvalues of W over training (grey), the one-pole outlier ODE (an ``OutlierTrajectory``,
+    dashed; eq-outlier-ode) and the target eigenvalues ``targets`` (dotted). Returns the Axes."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    left.semilogy(gd.time, gd.loss)
+    left.set_ylabel("loss")
+    right.plot(gd.time, gd.eigenvalues.real, color="0.6", lw=0.6)
+    right.plot(ode.time, ode.outlier, "k--", label="one-pole ODE")
+    for target in targets:
+        right.axhline(target, color="k", ls=":", lw=0.8)
+    right.set_ylabel(r"Re $\lambda(W)$")
+    _finish(fig, [left, right])
+    return np.array([left, right])
+
+
+def crossover(
+    c_grid: Sequence[float],
+    rel_loss: Mapping[float, object],
+    v_norm2: Mapping[float, object],
+    *,
+    t_index: int,
+    prediction,
+) -> np.ndarray:
+    """Two panels of the read-out flow (eq-readout-flow) against the target rate c, medians over seeds, one colour
+    per bulk radius sigma (the keys of ``rel_loss`` and ``v_norm2``, arrays (seeds, len(c_grid), times)). Left: the
+    relative loss at time index ``t_index``. Right: |v|^2 at the last time with ``prediction(c, sigma)`` (the RKHS
+    norm, eq-rkhs-norm; dashed) where |1 - c| < sigma. Dotted verticals: c = 1 -+ sigma. Returns the Axes."""
+    if set(rel_loss) != set(v_norm2):
+        raise ValueError(f"rel_loss and v_norm2 must have the same radii; got {sorted(rel_loss)}, {sorted(v_norm2)}")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    cs = np.asarray(c_grid, dtype=float)
+    for i, sigma in enumerate(rel_loss):
+        label = rf"$\sigma={sigma}$"
+        axes[0].semilogy(cs, np.median(_numpy(rel_loss[sigma])[:, :, t_index], axis=0), f"C{i}o-", label=label)
+        axes[1].semilogy(cs, np.median(_numpy(v_norm2[sigma])[:, :, -1], axis=0), f"C{i}o-", label=label)
+        inside = np.abs(1 - cs) < sigma
+        axes[1].plot(cs[inside], [prediction(c, sigma) for c in cs[inside]], f"C{i}--")
+        for ax in axes:
+            for edge in (1 - sigma, 1 + sigma):
+                ax.axvline(edge, color=f"C{i}", ls=":", lw=0.8)
+    axes[0].set_ylabel("loss / initial loss")
+    axes[1].set_ylabel(r"$|v|^2$")
+    _finish(fig, axes, xlabel=r"$c_\star$")
+    return axes
+
+
+def regime_spectra(regimes: Mapping[float, object], *, target: complex) -> np.ndarray:
+    """One panel per bulk radius sigma: the spectrum of W before and after full training (a ``FullTraining`` of
+    ``experiments.rich_lazy``) with the bulk disk and the target eigenvalue ``target``. Returns the Axes."""
+    fig, axes = plt.subplots(1, len(regimes), figsize=(5 * len(regimes), 4.2), squeeze=False)
+    for ax, (sigma, run) in zip(axes[0], regimes.items()):
+        spectra = {"before": run.W0_eigenvalues, "after": run.final_eigenvalues}
+        spectrum(spectra, radius=sigma, ax=ax, marks={r"$1-c_\star$": target})
+        ax.set_title(rf"$\sigma={sigma}$")
+    fig.tight_layout()
+    return axes[0]

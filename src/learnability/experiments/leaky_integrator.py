@@ -24,6 +24,7 @@ from ..reduced import finite_sigma_loss, initial_conditions, outlier_ode
 from ..sampled_noise import bptt_descent
 from . import Preset
 from .cache import cached
+from .trajectories import Descent, LossCurve, OutlierTrajectory, SampledDescent
 
 
 @dataclass(frozen=True)
@@ -75,15 +76,136 @@ class Config(Preset):
         )
 
 
-@dataclass
+@dataclass(frozen=True)
+class MainRun:
+    """One gradient-descent run against the outlier ODE from its own initial condition.
+
+    * ``gd``: the full network's descent (N = ``config.N``);
+    * ``ode``: the outlier ODE (eq-outlier-ode) from the run's p0 = |u0 + v0|^2 / 4 and lambda0 = 0
+      (eq-reduced-init), on the same time grid;
+    * ``W0_eigenvalues``: (N,) complex eigenvalues of the initial W0 (the bulk, radius ~ sigma);
+    * ``dW_singular``: (4,) the largest singular values of W - W0 at the end (one dominant: a rank-one change).
+    """
+
+    gd: Descent
+    ode: OutlierTrajectory
+    W0_eigenvalues: np.ndarray
+    dW_singular: np.ndarray
+
+
+@dataclass(frozen=True)
+class EscapeTime:
+    """Time to half the initial loss for one initial scale and seed.
+
+    * ``s0``: the norm of u0 and v0;
+    * ``seed``: the initialisation's seed;
+    * ``p0``: the initial residue |u0 + v0|^2 / 4 (eq-reduced-init);
+    * ``t50_gd``, ``t50_ode``: times at which gradient descent and the outlier ODE (eq-outlier-ode) reach half their
+      initial loss (to compare with eq-escape-time).
+    """
+
+    s0: float
+    seed: int
+    p0: float
+    t50_gd: float
+    t50_ode: float
+
+
+@dataclass(frozen=True)
+class FractionTimes:
+    """Times at which a loss reaches one fraction of its initial value, per model.
+
+    * ``gd``: gradient descent's;
+    * ``ode``: the sigma -> 0 outlier ODE's (eq-outlier-ode);
+    * ``theory``: the finite-sigma theory's (eq-escape-sigma).
+    """
+
+    gd: float
+    ode: float
+    theory: float
+
+
+@dataclass(frozen=True)
+class FiniteSigmaRun:
+    """Gradient descent at one bulk radius and seed against the sigma -> 0 ODE and the finite-sigma theory.
+
+    * ``sigma``: the bulk radius; ``seed``: the initialisation's seed;
+    * ``p0``: the run's initial residue (eq-reduced-init), the start of both models;
+    * ``gd``, ``ode``, ``theory``: loss curves of gradient descent, of the outlier ODE (eq-outlier-ode) and of the
+      shifted ODE (eq-escape-sigma), each of ``round(sigma_t_max / 0.1) + 1`` points;
+    * ``shift``: the theory's time shift t_sigma - t_esc (negative: the bulk speeds the escape);
+    * ``t90``, ``t50``, ``t10``: times to 9/10, 1/2 and 1/10 of the initial loss.
+    """
+
+    sigma: float
+    seed: int
+    p0: float
+    gd: LossCurve
+    ode: LossCurve
+    theory: LossCurve
+    shift: float
+    t90: FractionTimes
+    t50: FractionTimes
+    t10: FractionTimes
+
+
+@dataclass(frozen=True)
+class StiffRun:
+    """Gradient descent at ``factor`` times the exact step bound (eq-stiffness).
+
+    * ``factor``: the step as a multiple of the bound;
+    * ``curve``: the loss over time, every step; None when descent diverged;
+    * ``error``: the divergence's message, None when it did not diverge.
+    """
+
+    factor: float
+    curve: LossCurve | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Stiffness:
+    """Gradient descent just below and above the step bound, at ``config.stiff_c``.
+
+    * ``bound``: the exact bound 2 / (largest Hessian eigenvalue) at the optimum (eq-stiffness,
+      :func:`learnability.integrator_theory.gd_step_bound`);
+    * ``runs``: one run per factor of ``config.stiff_factors``, in that order.
+    """
+
+    bound: float
+    runs: tuple[StiffRun, ...]
+
+
+@dataclass(frozen=True)
+class Bptt:
+    """SGD on sampled trials against population descent from the same initialisation (N = ``config.bptt_N``).
+
+    * ``sgd``: SGD by backpropagation through Euler-Maruyama trials (eq-em-loss);
+    * ``gd``: population gradient descent (eq-population-loss) with the same step and records.
+    """
+
+    sgd: SampledDescent
+    gd: Descent
+
+
+@dataclass(frozen=True)
 class Result:
+    """The experiment's four parts (see the module docstring).
+
+    * ``config``: the configuration run;
+    * ``main``: one run against the outlier ODE;
+    * ``escape``: half-loss times over ``config.s0_sweep`` x ``config.seeds`` (s0 outer);
+    * ``sigmas``: finite-sigma runs over ``config.sigmas`` x ``config.seeds`` (sigma outer);
+    * ``stiffness``: descent at factors of the step bound;
+    * ``bptt``: the sampled-noise check.
+    """
+
     config: Config
-    main: dict  # gd: trajectory, ode: trajectory, W0 eigenvalues, final eigenvalues, dW singular values
-    escape: list[dict]  # {s0, seed, p0, t50_gd, t50_ode}
-    sigmas: list[dict]  # {sigma, seed, p0, gd: {time, loss}, ode: {time, loss}, theory: {time, loss, shift},
-    #  t90/t50/t10: {gd, ode, theory}} over the grid of bulk radii and the seeds
-    stiffness: dict  # factor -> {time, loss} or {error}; plus bound
-    bptt: dict  # {sgd: trajectory, gd: trajectory}
+    main: MainRun
+    escape: tuple[EscapeTime, ...]
+    sigmas: tuple[FiniteSigmaRun, ...]
+    stiffness: Stiffness
+    bptt: Bptt
 
 
 def _run(N: int, sigma: float, s0: float, c: float, lr: float, t_max: float, seed: int, every: float = 0.1):
@@ -96,57 +218,51 @@ def _run(N: int, sigma: float, s0: float, c: float, lr: float, t_max: float, see
     return u0, v0, W0, gd, ode, ic
 
 
-def _finite_sigma_run(cfg: Config, sigma: float, seed: int) -> dict:
+def _finite_sigma_run(cfg: Config, sigma: float, seed: int) -> FiniteSigmaRun:
     """GD at bulk radius sigma against the sigma -> 0 ODE and the finite-sigma theory (eq-escape-sigma), all from the
     run's own p0: loss curves and the times to 9/10, 1/2 and 1/10 of the initial loss."""
     _, _, _, g, o, ic = _run(cfg.N, sigma, cfg.s0, cfg.c_star, cfg.lr, cfg.sigma_t_max, seed)
     th = finite_sigma_loss(ic["p0"], cfg.c_star, sigma, cfg.sigma_t_max, n_points=o["time"].size)
-    curves = {"gd": {k: g[k] for k in ("time", "loss")}, "ode": {k: o[k] for k in ("time", "loss")}, "theory": th}
-    out = {"sigma": sigma, "seed": seed, "p0": ic["p0"], **curves}
-    for frac, key in ((0.9, "t90"), (0.5, "t50"), (0.1, "t10")):
-        out[key] = {name: time_to_fraction(c["time"], c["loss"], frac) for name, c in curves.items()}
-    return out
+    curves = {"gd": LossCurve.from_record(g), "ode": LossCurve.from_record(o), "theory": LossCurve.from_record(th)}
+    times = {
+        key: FractionTimes(**{name: time_to_fraction(c.time, c.loss, frac) for name, c in curves.items()})
+        for frac, key in ((0.9, "t90"), (0.5, "t50"), (0.1, "t10"))
+    }
+    return FiniteSigmaRun(sigma, seed, ic["p0"], **curves, shift=th["shift"], **times)
 
 
 def compute(config: Config) -> Result:
     cfg = config
     u0, v0, W0, gd, ode, _ = _run(cfg.N, cfg.sigma, cfg.s0, cfg.c_star, cfg.lr, cfg.t_max, cfg.seeds[0])
-    main = {
-        "gd": {k: gd[k] for k in ("time", "loss", "eigenvalues", "uv", "u_norm", "v_norm", "drift")},
-        "ode": ode,
-        "W0_eigs": np.linalg.eigvals(W0),
-        "dW_singular": np.linalg.svd(gd["W"] - W0, compute_uv=False)[:4],
-    }
+    main = MainRun(
+        Descent.from_record(gd),
+        OutlierTrajectory.from_record(ode),
+        np.linalg.eigvals(W0),
+        np.linalg.svd(gd["W"] - W0, compute_uv=False)[:4],
+    )
     escape = []
     grid = [(s0, seed) for s0 in cfg.s0_sweep for seed in cfg.seeds]
     for s0, seed in tqdm(grid, desc="escape times", leave=False, disable=None):
         t_max = cfg.t_max + (1 + cfg.c_star) / 2 * 2 * np.log(max(1.0, cfg.s0 / s0))  # later escapes need longer
         _, _, _, g, o, ic = _run(cfg.N, cfg.sigma, s0, cfg.c_star, cfg.lr, t_max, seed, every=0.05)
-        escape.append(
-            {
-                "s0": s0,
-                "seed": seed,
-                "p0": ic["p0"],
-                "t50_gd": time_to_fraction(g["time"], g["loss"]),
-                "t50_ode": time_to_fraction(o["time"], o["loss"]),
-            }
-        )
-    sigmas = [
+        t50_gd, t50_ode = time_to_fraction(g["time"], g["loss"]), time_to_fraction(o["time"], o["loss"])
+        escape.append(EscapeTime(s0, seed, ic["p0"], t50_gd, t50_ode))
+    sigmas = tuple(
         _finite_sigma_run(cfg, sigma, seed)
         for sigma, seed in tqdm(
             [(s, seed) for s in cfg.sigmas for seed in cfg.seeds], desc="bulk radius", leave=False, disable=None
         )
-    ]
+    )
     bound = theory.gd_step_bound(cfg.stiff_c)
-    stiffness: dict = {"bound": bound, "runs": {}}
+    runs = []
     u0, v0, W0 = init_network(cfg.N, cfg.sigma, 0.1, cfg.seeds[0])
     for factor in cfg.stiff_factors:
         lr = factor * bound
         try:
             g = gradient_descent(u0, v0, W0, cfg.stiff_c, lr=lr, steps=int(round(cfg.stiff_t / lr)), record_every=1)
-            stiffness["runs"][factor] = {"time": g["time"], "loss": g["loss"], "error": None}
+            runs.append(StiffRun(factor, LossCurve.from_record(g), None))
         except ValueError as err:
-            stiffness["runs"][factor] = {"time": None, "loss": None, "error": str(err)}
+            runs.append(StiffRun(factor, None, str(err)))
     u0, v0, W0 = init_network(cfg.bptt_N, cfg.sigma, cfg.bptt_s0, cfg.seeds[0])
     steps = int(round(cfg.t_max / cfg.bptt_lr))
     every = max(1, int(round(0.25 / cfg.bptt_lr)))
@@ -165,11 +281,8 @@ def compute(config: Config) -> Result:
         seed=cfg.seeds[0],
     )
     pop = gradient_descent(u0, v0, W0, cfg.c_star, lr=cfg.bptt_lr, steps=steps, record_every=every)
-    bptt = {
-        "sgd": {k: sgd[k] for k in ("time", "sampled", "loss", "eigenvalues")},
-        "gd": {k: pop[k] for k in ("time", "loss", "eigenvalues")},
-    }
-    return Result(cfg, main, escape, sigmas, stiffness, bptt)
+    bptt = Bptt(SampledDescent.from_record(sgd), Descent.from_record(pop))
+    return Result(cfg, main, tuple(escape), sigmas, Stiffness(bound, tuple(runs)), bptt)
 
 
 def run(config: Config | None = None, *, force: bool = False) -> Result:

@@ -1,11 +1,11 @@
 """Learning a damped oscillator and a two-timescale target (book/p3_oscillator.md).
 
-* ``pair``: the 5-variable pair flow (eq-pair-flow) from x0 = y0 = s0 / sqrt(2), and full gradient descent from
-  W0 = 0 (where the pair manifold is exact) and from a random bulk of radius ``sigma`` (where the bulk seeds the
-  second direction), all for kappa e^{-c s} cos(omega s); eigenvalues over training;
+* ``pair_flow``, ``zero_bulk``, ``bulk``: the 5-variable pair flow (eq-pair-flow) from x0 = y0 = s0 / sqrt(2), and
+  full gradient descent from W0 = 0 (where the pair manifold is exact) and from a random bulk of radius ``sigma``
+  (where the bulk seeds the second direction), all for kappa e^{-c s} cos(omega s); eigenvalues over training;
 * ``single``: the one-real-pole outlier ODE for the same target, the first stage of the pair dynamics;
-* ``multi``: full gradient descent on the two-timescale target sum_k e^{-c_k s}, its eigenvalues over training and
-  the one-pole ODE for the same target.
+* ``multi``, ``multi_ode``: full gradient descent on the two-timescale target sum_k e^{-c_k s}, its eigenvalues over
+  training and the one-pole ODE for the same target.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ..linear_dynamics import gradient_descent, init_network
 from ..reduced import initial_conditions, outlier_ode, pair_ode
 from . import Preset
 from .cache import cached
+from .trajectories import Descent, OutlierTrajectory, PairTrajectory
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,29 @@ class Config(Preset):
         return replace(cls(), N=40, lr=0.02, seeds=(0,), multi_lr=0.01, t_max=200.0)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
+    """The oscillator experiment (see the module docstring); targets kappa e^{-c s} cos(omega s) with kappa = 1 and
+    (c, omega) = (``config.c_star``, ``config.omega``) unless said otherwise.
+
+    * ``config``: the configuration run;
+    * ``pair_flow``: the five-variable pair flow (eq-pair-flow) from x0 = y0 = s0 / sqrt(2) (eq-reduced-init);
+    * ``zero_bulk``: full gradient descent (N = 8) from W0 = 0 and the same u0, v0, where the pair manifold
+      (eq-pair-manifold) is exact;
+    * ``bulk``: seed -> full gradient descent (N = ``config.N``) from a random bulk of radius ``config.sigma``;
+    * ``single``: the one-pole outlier ODE (eq-outlier-ode) for the oscillator target, the first stage;
+    * ``multi``, ``multi_ode``: full gradient descent on the two-timescale target sum_k kappa_k e^{-c_k s}
+      (``config.multi_kappa``, ``config.multi_c``);
+    * ``multi_ode``: the one-pole outlier ODE for the two-timescale target.
+    """
+
     config: Config
-    pair: dict  # reduced: pair_ode output; zero_bulk: GD from W0 = 0; bulk: seed -> GD from the random bulk
-    single: dict  # outlier_ode output for the same target
-    multi: dict  # gd: GD trajectory; ode: one-pole outlier ODE
-
-
-def _trajectory(gd: dict) -> dict:
-    return {k: gd[k] for k in ("time", "loss", "eigenvalues", "uv", "drift")}
+    pair_flow: PairTrajectory
+    zero_bulk: Descent
+    bulk: dict[int, Descent]
+    single: OutlierTrajectory
+    multi: Descent
+    multi_ode: OutlierTrajectory
 
 
 def compute(config: Config) -> Result:
@@ -79,7 +93,9 @@ def compute(config: Config) -> Result:
     bulk = {}
     for seed in tqdm(cfg.seeds, desc="oscillator", leave=False, disable=None):
         u, v, W = init_network(cfg.N, cfg.sigma, cfg.s0, seed)
-        bulk[seed] = _trajectory(gradient_descent(u, v, W, lr=cfg.lr, steps=steps, record_every=every, **target))
+        bulk[seed] = Descent.from_record(
+            gradient_descent(u, v, W, lr=cfg.lr, steps=steps, record_every=every, **target)
+        )
     single = outlier_ode(ic["p0"], 0.0, t_max=cfg.t_max, n_points=n_points, **target)
     u, v, W = init_network(cfg.N, cfg.sigma, cfg.s0, cfg.seeds[0])
     multi_every = max(1, int(round(0.1 / cfg.multi_lr)))
@@ -103,9 +119,12 @@ def compute(config: Config) -> Result:
     )
     return Result(
         cfg,
-        {"reduced": reduced, "zero_bulk": _trajectory(zero), "bulk": bulk},
-        single,
-        {"gd": _trajectory(gd), "ode": ode},
+        PairTrajectory.from_record(reduced),
+        Descent.from_record(zero),
+        bulk,
+        OutlierTrajectory.from_record(single),
+        Descent.from_record(gd),
+        OutlierTrajectory.from_record(ode),
     )
 
 

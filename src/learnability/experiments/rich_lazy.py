@@ -51,13 +51,47 @@ class Config(Preset):
         return replace(cls(), N=300, seeds=(0, 1), c_grid=c_grid, regime_N=60)
 
 
-@dataclass
+@dataclass(frozen=True)
+class FullTraining:
+    """Full gradient descent on (u, v, W) at one bulk radius, on the target e^{-c s} with c = ``config.regime_c``
+    (N = ``config.regime_N``, T records).
+
+    * ``time``: (T,) gradient-flow time;
+    * ``loss``: (T,) the population loss (eq-population-loss);
+    * ``top``: (T,) the largest real part of the eigenvalues of W;
+    * ``u_norm0``: |u0|, the initial read-in's norm;
+    * ``W0_eigenvalues``: (N,) complex eigenvalues of W0 (the bulk);
+    * ``final_eigenvalues``: (N,) complex eigenvalues of W at the end;
+    * ``dW_singular``: (6,) the largest singular values of W - W0 at the end (one dominant: rank one, rich).
+    """
+
+    time: np.ndarray
+    loss: np.ndarray
+    top: np.ndarray
+    u_norm0: float
+    W0_eigenvalues: np.ndarray
+    final_eigenvalues: np.ndarray
+    dW_singular: np.ndarray
+
+
+@dataclass(frozen=True)
 class Result:
+    """The rich/lazy experiment (see the module docstring).
+
+    * ``config``: the configuration run;
+    * ``rel_loss``: sigma -> (len(seeds), len(c_grid), len(times)) array, the read-out flow's loss
+      (eq-readout-flow) at ``config.times`` over its initial loss ||f*||^2 / 2, for each seed and target rate c;
+    * ``v_norm2``: sigma -> array of the same shape, |v|^2 along the same flow (-> eq-rkhs-norm inside the bulk);
+    * ``regimes``: sigma -> full training from read-in and read-out of norm ``config.s0``, for
+      ``config.regime_sigmas`` (rich: small sigma; lazy: sigma near 1);
+    * ``scaled``: full training at the lazy (largest) radius with read-in and read-out of norm sigma.
+    """
+
     config: Config
-    rel_loss: dict  # sigma -> (seeds, len(c_grid), len(times)) loss / initial loss
-    v_norm2: dict  # sigma -> (seeds, len(c_grid), len(times)) |v|^2
-    regimes: dict  # sigma -> {time, loss, top, u_norm0, W0_eigs, final_eigs, dW_singular}
-    scaled: dict  # the lazy sigma's run from |u0| ~ |v0| ~ sigma, same fields
+    rel_loss: dict[float, np.ndarray]
+    v_norm2: dict[float, np.ndarray]
+    regimes: dict[float, FullTraining]
+    scaled: FullTraining
 
 
 def compute(config: Config) -> Result:
@@ -82,7 +116,7 @@ def compute(config: Config) -> Result:
     return Result(cfg, rel_loss, v_norm2, regimes, _full_training(cfg, lazy, lazy))
 
 
-def _full_training(cfg: Config, sigma: float, s0: float) -> dict:
+def _full_training(cfg: Config, sigma: float, s0: float) -> FullTraining:
     """Full gradient descent on (u, v, W) from bulk radius sigma and read-in/read-out scale s0."""
     u0, v0, W0 = init_network(cfg.regime_N, sigma, s0, cfg.seeds[0])
     gd = gradient_descent(
@@ -94,15 +128,15 @@ def _full_training(cfg: Config, sigma: float, s0: float) -> dict:
         steps=int(round(cfg.t_max / cfg.lr)),
         record_every=max(1, int(round(0.1 / cfg.lr))),
     )
-    return {
-        "time": gd["time"],
-        "loss": gd["loss"],
-        "top": gd["eigenvalues"].real.max(1),
-        "u_norm0": gd["u_norm"][0],
-        "W0_eigs": np.linalg.eigvals(W0),
-        "final_eigs": gd["eigenvalues"][-1],
-        "dW_singular": np.linalg.svd(gd["W"] - W0, compute_uv=False)[:6],
-    }
+    return FullTraining(
+        time=gd["time"],
+        loss=gd["loss"],
+        top=gd["eigenvalues"].real.max(1),
+        u_norm0=float(gd["u_norm"][0]),
+        W0_eigenvalues=np.linalg.eigvals(W0),
+        final_eigenvalues=gd["eigenvalues"][-1],
+        dW_singular=np.linalg.svd(gd["W"] - W0, compute_uv=False)[:6],
+    )
 
 
 def run(config: Config | None = None, *, force: bool = False) -> Result:
