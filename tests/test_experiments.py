@@ -2,12 +2,14 @@
 
 import dataclasses
 import importlib
+import inspect
+import re
 
 import numpy as np
 import pytest
 
 from learnability import experiments
-from learnability.experiments import cache, exponent, stable_means
+from learnability.experiments import EXPERIMENTS, cache, exponent, load, stable_means
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,14 +196,27 @@ def test_calibration_example_censors_undetectable_lags(tmp_path, monkeypatch):
     assert np.array_equal(np.isfinite(example.parametric_q), np.isfinite(example.calibrated))
 
 
-@pytest.mark.parametrize("name", ["lag_profiles", "anisotropy_s2", "frechet_check"])
-def test_part1_results_are_frozen_and_document_every_field(name):
-    module = importlib.import_module(f"learnability.experiments.{name}")
-    for cls in (module.Config, module.Result):
-        assert cls.__dataclass_params__.frozen, f"{name}.{cls.__name__} is not a frozen dataclass"
-    doc = module.Result.__doc__ or ""
-    undocumented = [f.name for f in dataclasses.fields(module.Result) if f"    {f.name}: " not in doc]
-    assert undocumented == [], f"{name}.Result docstring does not document {undocumented}"
+def result_classes(module) -> list[type]:
+    """The dataclasses an experiment module defines for its results: every one but ``Config``."""
+    return [
+        cls
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if cls.__module__ == module.__name__ and dataclasses.is_dataclass(cls) and cls.__name__ != "Config"
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_results_are_frozen_dataclasses_that_document_every_field(name):
+    """Item 5 of issue #18: a Result (and each record class it holds) is frozen and its docstring names every field
+    (with its meaning, shape and equation label), so an extender need not read the producer."""
+    module = load(name)
+    classes = result_classes(module)
+    assert module.Result in classes and module.Config.__dataclass_params__.frozen
+    for cls in classes + result_classes(importlib.import_module("learnability.experiments.trajectories")):
+        assert cls.__dataclass_params__.frozen, f"{name}: {cls.__name__} is not a frozen dataclass"
+        doc = cls.__doc__ or ""
+        undocumented = [f.name for f in dataclasses.fields(cls) if not re.search(rf"(``|\b){f.name}(``|\b)", doc)]
+        assert undocumented == [], f"{name}: {cls.__name__}'s docstring does not name {undocumented}"
 
 
 def test_part3_trajectories_are_frozen_and_check_their_records():
