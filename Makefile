@@ -33,7 +33,7 @@ book: $(STAMP) $(MATHJAX)
 	rm -rf _build/.doctrees _build/jupyter_execute
 	mkdir -p _build
 	set -o pipefail; $(BIN)/jupyter-book build . -n -W --keep-going 2>&1 | tee _build/build.log \
-		|| { $(BIN)/python -m learnability.build_log _build/build.log; exit 1; }
+		|| { $(BIN)/python -m learnability.support.build_log _build/build.log; exit 1; }
 	cp _build/jupyter_execute/book/*.ipynb _build/html/book/   # executed notebooks, for the .ipynb download item
 
 ## test: lint and format check (ruff, pinned in requirements.txt; rules in pyproject.toml), then the package's tests

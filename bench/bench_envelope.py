@@ -4,7 +4,7 @@ Also checks that T = 4096 gives finite envelope values. Last line: `bench_envelo
 target=3`.
 """
 
-from learnability.benchmarks import envelope
+from learnability.support.benchmarks import envelope
 
 if __name__ == "__main__":
     print(envelope().report())

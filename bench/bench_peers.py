@@ -14,9 +14,9 @@ the child) beside it:
 
 1. Part II window pipeline: ``run_learnability_DGX.py`` "medium" (T = 256, D = 16, H = 64, 512 + 512 sequences,
    three gated architectures, AdamW, 10 epochs of batch 128, 32 lags, ECF tail index) against
-   :func:`learnability.benchmarks.peer_pipeline`. Target: 2x, peak memory no larger.
+   :func:`learnability.support.benchmarks.peer_pipeline`. Target: 2x, peak memory no larger.
 2. Part I lag profiles: ``s1_effective_lr.py --task adding --model multigate --steps 200 --checkpoints 0,100,200``
-   against :func:`learnability.benchmarks.peer_s1` (every lag, exact per-lag medians of the spectral norms where
+   against :func:`learnability.support.benchmarks.peer_s1` (every lag, exact per-lag medians of the spectral norms where
    the authors take five power iterations per norm). Target: 3x.
 
 Last line: ``peers ratio=<the smaller of the two speed-ups divided by its target, times 2> target=2`` — it meets 2
@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--ours", choices=tuple(TARGETS), help=argparse.SUPPRESS)  # the child process of ours
     args = parser.parse_args()
     if args.ours:
-        from learnability import benchmarks
+        from learnability.support import benchmarks
 
         print(benchmarks.peer_pipeline() if args.ours == "pipeline" else benchmarks.peer_s1())
         return

@@ -8,7 +8,7 @@ counted once the ODE's outlier has left the bulk (lambda > sigma). Each side is 
 Last line: `bench_reduced ratio=<GD seconds / ODE seconds> target=100`.
 """
 
-from learnability.benchmarks import reduced
+from learnability.support.benchmarks import reduced
 
 if __name__ == "__main__":
     print(reduced().report())

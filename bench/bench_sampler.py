@@ -5,7 +5,7 @@ Prints per-variant medians over repeats and, last, the headline
 Also times tail_index(..., "ecf") on 10^5 samples (target: under 50 ms).
 """
 
-from learnability.benchmarks import sampler
+from learnability.support.benchmarks import sampler
 
 if __name__ == "__main__":
     print(sampler().report())

@@ -4,8 +4,8 @@ import pytest
 import sympy as sp
 import torch
 
-from learnability import analogies
 from learnability.effective_lr import state_kernel
+from learnability.gates import analogies
 
 
 def test_adam_exp_avg_equals_ema_weights_and_the_gate_kernel():

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from learnability import anisotropy, tasks, training
+from learnability import tasks, training
 from learnability.experiments import anisotropy_s2
+from learnability.gates import anisotropy
 
 
 def test_anisotropy_on_known_spectra():

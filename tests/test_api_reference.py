@@ -4,7 +4,7 @@ import pkgutil
 from pathlib import Path
 
 import learnability
-from learnability.api_reference import MODULES, rest_docstring
+from learnability.support.api_reference import MODULES, rest_docstring
 
 ROOT = Path(__file__).resolve().parents[1]
 

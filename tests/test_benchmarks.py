@@ -2,8 +2,8 @@
 
 import pytest
 
-from learnability import benchmarks
-from learnability.benchmarks import Headline
+from learnability.support import benchmarks
+from learnability.support.benchmarks import Headline
 
 
 def test_headline_ratio_and_target_semantics():

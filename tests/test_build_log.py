@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from myst_notebook import MYST_HEADER
 
-from learnability.build_log import Problem, book_sources, code_cells, defined_targets, excusable, problems
+from learnability.support.build_log import Problem, book_sources, code_cells, defined_targets, excusable, problems
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO = "/home/reader/gated-learnability"
@@ -183,7 +183,7 @@ def test_build_log_module_prints_the_summary_of_a_failed_build(tmp_path):
     chapter.parent.mkdir()
     chapter.write_text(SOURCE)
     log.write_text(FAILED_CELL.replace(CHAPTER, str(chapter)))
-    cmd = [sys.executable, "-m", "learnability.build_log", str(log)]
+    cmd = [sys.executable, "-m", "learnability.support.build_log", str(log)]
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 1, out.stderr
     assert out.stdout.strip().splitlines() == [

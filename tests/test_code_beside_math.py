@@ -10,7 +10,7 @@ from docutils import nodes
 from docutils.utils import new_document
 
 from learnability import window
-from learnability.code_beside_math import code_nodes, implementations, insert_code
+from learnability.support.code_beside_math import code_nodes, implementations, insert_code
 
 ROOT = Path(__file__).resolve().parents[1]
 

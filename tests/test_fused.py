@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from learnability import fused
 from learnability.cells import make_cell
-from learnability.fused import gru_unroll, lstm_unroll, step_agreement
+from learnability.fastpaths import fused
+from learnability.fastpaths.fused import gru_unroll, lstm_unroll, step_agreement
 from learnability.training import SequenceModel, training_forward
 
 F64 = torch.float64

@@ -7,9 +7,9 @@ import sympy as sp
 from scipy.linalg import expm
 from scipy.optimize import minimize_scalar
 
-from learnability import integrator_theory as it
 from learnability import linear_dynamics as ld
-from learnability import reduced
+from learnability.integrate import integrator_theory as it
+from learnability.integrate import reduced
 
 E = ld.ALIGNED_DIRECTION  # the unit direction of ld.aligned_network
 aligned = ld.aligned_network

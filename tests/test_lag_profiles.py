@@ -10,7 +10,7 @@ from learnability import errata, tasks, training, transport
 from learnability.cells import make_cell
 from learnability.effective_lr import gate_product_profile
 from learnability.experiments import lag_profiles
-from learnability.timescales import retention_trajectory
+from learnability.gates.timescales import retention_trajectory
 from learnability.training import torch_threads
 
 

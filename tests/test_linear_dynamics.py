@@ -8,7 +8,7 @@ from scipy import integrate
 from scipy.linalg import expm
 
 from learnability import linear_dynamics as ld
-from learnability import reduced
+from learnability.integrate import reduced
 
 
 def random_net(N=6, scale=0.3, seed=0):

@@ -10,13 +10,7 @@ import pytest  # noqa: E402
 from learnability import plots  # noqa: E402
 from learnability.experiments.leaky_integrator import FiniteSigmaRun, FractionTimes, StiffRun  # noqa: E402
 from learnability.experiments.rich_lazy import FullTraining  # noqa: E402
-from learnability.experiments.trajectories import (  # noqa: E402
-    Descent,
-    LossCurve,
-    OutlierTrajectory,
-    PairTrajectory,
-    SampledDescent,
-)
+from learnability.experiments.trajectories import Descent, LossCurve, OutlierTrajectory, PairTrajectory, SampledDescent
 
 
 def test_eigenvalue_paths_checks_shapes():

@@ -4,10 +4,10 @@ import json
 
 import torch
 
-from learnability import provenance
 from learnability.experiments import EXPERIMENTS
 from learnability.experiments.cache import cached, run_times
 from learnability.experiments.stable_means import Config
+from learnability.support import provenance
 
 
 def test_environment_reports_the_running_versions():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from learnability import linear_dynamics as ld
-from learnability import reduced
+from learnability.integrate import reduced
 
 
 def equal_norm_pair(N=8, s0=0.05, seed=0):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from learnability import linear_dynamics as ld
-from learnability import sampled_noise as sn
+from learnability.integrate import sampled_noise as sn
 
 
 def random_net(N=6, seed=0):

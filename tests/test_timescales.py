@@ -6,8 +6,8 @@ import pytest
 import sympy as sp
 import torch
 
-from learnability import timescales
 from learnability.cells import make_cell
+from learnability.gates import timescales
 
 
 @pytest.mark.parametrize("alpha", [0.05, 0.3, 0.8, 0.95])

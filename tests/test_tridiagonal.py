@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from learnability import tridiagonal
+from learnability.fastpaths import tridiagonal
 
 
 def symmetric(kind, shape, n, seed=0):

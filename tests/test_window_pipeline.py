@@ -422,7 +422,7 @@ def test_threaded_runs_equal_sequential_runs(tmp_path, monkeypatch):
 
 def test_peer_configurations_are_the_authors_sizes():
     """bench/bench_peers.py compares like with like: the authors' medium run and their S1 run."""
-    from learnability import benchmarks
+    from learnability.support import benchmarks
 
     pipe = benchmarks.peer_pipeline_config()
     assert (pipe.T, pipe.D, pipe.H, pipe.n_train, pipe.n_diag, pipe.epochs, pipe.batch) == (

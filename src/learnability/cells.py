@@ -192,8 +192,8 @@ class Cell(nn.Module):
 
     Subclasses implement :meth:`step` (and, for speed and exactness, :meth:`jacobian`, :meth:`jacobian_diagonal` and
     :meth:`retention`). Training may run the GRU and LSTM through a fused recurrence instead of this step loop
-    (:mod:`learnability.fused`, chosen in :func:`learnability.training.training_forward`); nothing here dispatches.
-    States are ``(B, n)`` tensors, except where a subclass sets ``state_parts = 2`` (LSTM: ``(h, c)``); the
+    (:mod:`learnability.fastpaths.fused`, chosen in :func:`learnability.training.training_forward`); nothing here
+    dispatches. States are ``(B, n)`` tensors, except where a subclass sets ``state_parts = 2`` (LSTM: ``(h, c)``); the
     *flat* state concatenates the parts, ``d = state_parts * n``, and is what Jacobians act on.
     """
 

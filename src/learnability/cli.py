@@ -42,7 +42,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for name in chapters(root):
         print(f"  {name}")
     from .experiments import EXPERIMENTS
-    from .provenance import NO_PRESET, SCALES, experiment_run_times
+    from .support.provenance import NO_PRESET, SCALES, experiment_run_times
 
     print(
         "experiments (learnability run NAME [--scale book|full] (window_pipeline also medium)); "
@@ -177,8 +177,8 @@ def _cmd_jacobians(args: argparse.Namespace) -> int:
     registered cell of a reader (autograd vs finite differences, its own jacobian vs autograd, gaps below
     ``extension.TOL``) and what was skipped, with the reason; exit status 1 when a gap is too large."""
     from .extension import TOL, registered_jacobian_checks
+    from .support.tables import markdown
     from .symbolic import jacobian_errors
-    from .tables import markdown
 
     rows = jacobian_errors(layer_norm=args.layer_norm, seed=args.seed)
     print(markdown(rows, formats={k: ".1e" for k in rows[0] if k != "kind"}))
@@ -221,7 +221,7 @@ def _run_logged(cmd: list[str], cwd: Path) -> tuple[int, str]:
 def _judge_build(code: int, log: str, sources: dict[str, str], root: Path, elsewhere: set[str]) -> int:
     """0 when the build succeeded and its log reports no problem but unresolved references to ``elsewhere``
     (targets outside the build); otherwise 1 (or the build's own non-zero status), after a summary on stderr."""
-    from .build_log import excusable, problems, summary
+    from .support.build_log import excusable, problems, summary
 
     found = problems(log, sources)
     left = [problem for problem in found if not excusable(problem, elsewhere)]
@@ -247,7 +247,7 @@ def _cmd_chapter(args: argparse.Namespace) -> int:
     its page and executed notebook in _build/html are replaced; every warning counts. Otherwise, or with ``--alone``:
     a one-page build into _build/chapters/NAME, where warnings about references to other chapters (and to the
     bibliography, a page of its own) are expected and excused. A failure ends with a summary: file, line, what."""
-    from .build_log import book_sources, defined_targets
+    from .support.build_log import book_sources, defined_targets
 
     root = _book_root()
     names = chapters(root)

@@ -1,6 +1,6 @@
 """Linear RNNs learning to integrate (arXiv 2503.18754): the exact population loss, its gradients and full
-gradient descent on (u, v, W). Reduced models live in :mod:`learnability.reduced`, the SymPy derivations in
-:mod:`learnability.integrator_theory`, sampled-noise training in :mod:`learnability.sampled_noise`.
+gradient descent on (u, v, W). Reduced models live in :mod:`learnability.integrate.reduced`, the SymPy derivations in
+:mod:`learnability.integrate.integrator_theory`, sampled-noise training in :mod:`learnability.integrate.sampled_noise`.
 
 Network (continuous time, book/p3_leaky_integrator.md): dh/ds = (W - I) h + u x(s), y = v^T h, white-noise x; its
 filter is f(s) = v^T e^{(W - I) s} u. Target filter: a sum of modes f*(s) = sum_k kappa_k e^{-c_k s} cos(omega_k s)

@@ -9,8 +9,9 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from . import fused, tasks
+from . import tasks
 from .cells import Cell, make_cell
+from .fastpaths import fused
 
 OPTIMIZERS = {
     "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr),
@@ -55,9 +56,9 @@ def torch_threads(count: int) -> Iterator[None]:
 
 
 def training_forward(model: SequenceModel, xs: Tensor) -> Tensor:
-    """``model(xs)`` for a training step: the readout of the fused recurrence of :mod:`learnability.fused` (the
-    same numbers, hand-written BPTT) where it applies (GRU and LSTM without LayerNorm on the CPU), else of the cell's
-    explicit step loop. Only the training loops call it; everything that differentiates the network in other ways
+    """``model(xs)`` for a training step: the readout of the fused recurrence of :mod:`learnability.fastpaths.fused`
+    (the same numbers, hand-written BPTT) where it applies (GRU and LSTM without LayerNorm on the CPU), else of the
+    cell's explicit step loop. Only the training loops call it; everything that differentiates the network in other ways
     (``torch.func``, forward mode) calls the model itself."""
     if fused.supports(model.cell):
         return model.readout(fused.unroll(model.cell, xs))

@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from .cells import Cell
-from .tridiagonal import largest_eigenvalues, split, streamed_largest_eigenvalues
+from .fastpaths.tridiagonal import largest_eigenvalues, split, streamed_largest_eigenvalues
 
 BOUND_BLOCK = 64  # matrices per product-and-bounds block in lag_medians (each block's products are used in cache)
 
@@ -104,7 +104,8 @@ def transport_norms(J: Tensor, max_lag: int | None = None) -> Tensor:
     entry [b, t, l] (NaN where t < l, no such pair). Exact 2-norms (largest singular value), batched; lag 0 is the
     identity, norm 1. On the CPU (float32/64) this thread forms the products and Gram matrices lag by lag with NumPy
     (one BLAS thread), worker threads reduce each lag's Gram matrices to tridiagonal form meanwhile (eq-tridiagonal),
-    and one vectorised Laguerre pass (eq-laguerre) over all lags gives the norms (:mod:`learnability.tridiagonal`)."""
+    and one vectorised Laguerre pass (eq-laguerre) over all lags gives the norms
+    (:mod:`learnability.fastpaths.tridiagonal`)."""
     B, T = J.shape[:2]
     max_lag = T if max_lag is None else max_lag
     _check_lag_args(J, max_lag)
@@ -126,9 +127,9 @@ def transport_norms(J: Tensor, max_lag: int | None = None) -> Tensor:
 def spectral_norm(P: Tensor) -> Tensor:
     """Largest singular value of each matrix of P (..., d, d), as sqrt(lambda_max(P P^T)): exact to round-off
     (relative 1e-15 in float64 for the largest value). On the CPU, lambda_max comes from a tridiagonal reduction and
-    Laguerre's iteration (:func:`learnability.tridiagonal.largest_eigenvalues`, float64, on threads), about 1.7 times
-    faster per 64 x 64 matrix than a full eigensolver and 3 times faster than ``torch.linalg.matrix_norm(P, ord=2)``
-    (an SVD); on CUDA, under autograd or in other dtypes, torch's ``eigvalsh``."""
+    Laguerre's iteration (:func:`learnability.fastpaths.tridiagonal.largest_eigenvalues`, float64, on threads), about
+    1.7 times faster per 64 x 64 matrix than a full eigensolver and 3 times faster than
+    ``torch.linalg.matrix_norm(P, ord=2)`` (an SVD); on CUDA, under autograd or in other dtypes, torch's ``eigvalsh``."""
     gram = P @ P.mT  # same eigenvalues as P^T P; this layout multiplies faster
     if not _on_numpy(gram):
         top = torch.linalg.eigvalsh(gram)[..., -1]
@@ -158,8 +159,8 @@ def norm_bounds(P: np.ndarray, u: np.ndarray, steps: int = 1) -> tuple[np.ndarra
     is tight (hi - rho ~ |r|^2 / (rho - gamma)) once one singular value dominates, rho > gamma, and valid (if
     loose) otherwise. Both sides are widened by 64 n^2 eps tr G + n^2 tiny (n = max(d, m)): more than the rounding
     of the dot products here (below 8 n eps tr G, u unit to n eps) plus the distance of the exact value they are
-    compared with (:func:`spectral_norm`, or :func:`learnability.tridiagonal.streamed_largest_eigenvalues` with
-    ``gram``) from lambda_max(P P^T): by Weyl's theorem, the rounding of the Gram matrix (n eps tr G), the backward
+    compared with (:func:`spectral_norm`, or :func:`learnability.fastpaths.tridiagonal.streamed_largest_eigenvalues`
+    with ``gram``) from lambda_max(P P^T): by Weyl's theorem, the rounding of the Gram matrix (n eps tr G), the backward
     error of the Householder reduction (c n^2 eps ||G||_F <= c n^2 eps tr G, a small constant c, say <= 50) and
     Laguerre's stopping rule (4 eps times Gershgorin's bound, <= 3 tr G); tiny covers underflow. Where overflow leaves
     no finite bound, (-inf, inf). Returns (lo, hi, v) with v = G u, the next iterate: a warm start."""
@@ -216,7 +217,7 @@ def lag_medians(J: Tensor, max_lag: int, steps: int = 2) -> np.ndarray:
     and their bounds (eq-gram-bounds, ``steps`` power steps started from the iterate of the same end step t at
     lag l - 1, whose left singular vector it approaches) are formed block by block on torch's number of threads;
     the matrices the bracket (eq-median-bracket) cannot exclude go to
-    :func:`learnability.tridiagonal.streamed_largest_eigenvalues`, whose workers reduce them (Gram matrix and
+    :func:`learnability.fastpaths.tridiagonal.streamed_largest_eigenvalues`, whose workers reduce them (Gram matrix and
     eq-tridiagonal) while the next lag is formed, and one Laguerre pass (eq-laguerre) gives their exact lambda_max.
     Elsewhere (CUDA, other dtypes) it is the median of :func:`spectral_norm` over each lag. J is detached."""
     _check_lag_args(J, max_lag)

@@ -20,8 +20,8 @@ import torch
 from tqdm import tqdm
 
 from .. import tasks
-from ..anisotropy import anisotropy, gradient_covariance_stats, per_example_gradients
 from ..cells import resolve_kind
+from ..gates.anisotropy import anisotropy, gradient_covariance_stats, per_example_gradients
 from ..training import build_model, masked_mse, train
 from ..transport import jacobians, transport_by_lag
 from . import Preset

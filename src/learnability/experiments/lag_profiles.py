@@ -29,7 +29,7 @@ from tqdm import tqdm
 from .. import errata, tasks
 from ..cells import missing_features, resolve_kind
 from ..effective_lr import gate_product_profile
-from ..timescales import retention_trajectory
+from ..gates.timescales import retention_trajectory
 from ..training import build_model, torch_threads, train
 from ..transport import iter_transport_by_lag, jacobians, lag_medians, lag_profile
 from . import Preset

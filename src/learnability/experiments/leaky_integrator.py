@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 from tqdm import tqdm
 
-from .. import integrator_theory as theory
+from ..integrate import integrator_theory as theory
+from ..integrate.reduced import finite_sigma_loss, initial_conditions, outlier_ode
+from ..integrate.sampled_noise import bptt_descent
 from ..linear_dynamics import gradient_descent, init_network, time_to_fraction
-from ..reduced import finite_sigma_loss, initial_conditions, outlier_ode
-from ..sampled_noise import bptt_descent
 from . import Preset
 from .cache import cached
 from .trajectories import Descent, LossCurve, OutlierTrajectory, SampledDescent
@@ -168,7 +168,7 @@ class Stiffness:
     """Gradient descent just below and above the step bound, at ``config.stiff_c``.
 
     * ``bound``: the exact bound 2 / (largest Hessian eigenvalue) at the optimum (eq-stiffness,
-      :func:`learnability.integrator_theory.gd_step_bound`);
+      :func:`learnability.integrate.integrator_theory.gd_step_bound`);
     * ``runs``: one run per factor of ``config.stiff_factors``, in that order.
     """
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from tqdm import tqdm
 
+from ..integrate.reduced import initial_conditions, outlier_ode, pair_ode
 from ..linear_dynamics import gradient_descent, init_network
-from ..reduced import initial_conditions, outlier_ode, pair_ode
 from . import Preset
 from .cache import cached
 from .trajectories import Descent, OutlierTrajectory, PairTrajectory

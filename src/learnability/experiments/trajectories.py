@@ -1,9 +1,9 @@
 """Trajectories recorded by the Part III experiments (book/p3_*.md), as frozen dataclasses.
 
-The solvers in :mod:`learnability.linear_dynamics`, :mod:`learnability.reduced` and
-:mod:`learnability.sampled_noise` return plain dicts of arrays (their public contract); the experiments wrap what
-they keep of them in these classes with :meth:`from_record`. Throughout, T is the number of records and ``time`` is
-gradient-flow time (learning rate times step for descent).
+The solvers in :mod:`learnability.linear_dynamics`, :mod:`learnability.integrate.reduced` and
+:mod:`learnability.integrate.sampled_noise` return plain dicts of arrays (their public contract); the experiments wrap
+what they keep of them in these classes with :meth:`from_record`. Throughout, T is the number of records and ``time``
+is gradient-flow time (learning rate times step for descent).
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ class Descent(_FromRecord):
 
 @dataclass(frozen=True)
 class SampledDescent(_FromRecord):
-    """SGD by backpropagation through sampled Euler-Maruyama trials (:func:`learnability.sampled_noise.bptt_descent`).
+    """SGD by backpropagation through sampled Euler-Maruyama trials
+    (:func:`learnability.integrate.sampled_noise.bptt_descent`).
 
     * ``time``: (T,) gradient-flow time, learning rate times step;
     * ``sampled``: (T,) the minibatch loss the step descended (an estimate of eq-em-loss);
@@ -75,7 +76,7 @@ class SampledDescent(_FromRecord):
 
 @dataclass(frozen=True)
 class OutlierTrajectory:
-    """The 2-D outlier ODE (eq-outlier-ode) from :func:`learnability.reduced.outlier_ode`.
+    """The 2-D outlier ODE (eq-outlier-ode) from :func:`learnability.integrate.reduced.outlier_ode`.
 
     * ``time``: (T,) times;
     * ``residue``: (T,) the residue p;
@@ -96,7 +97,7 @@ class OutlierTrajectory:
 
 @dataclass(frozen=True)
 class PairTrajectory(_FromRecord):
-    """The five-variable pair flow (eq-pair-flow) from :func:`learnability.reduced.pair_ode`.
+    """The five-variable pair flow (eq-pair-flow) from :func:`learnability.integrate.reduced.pair_ode`.
 
     * ``time``: (T,) times;
     * ``x``, ``y``, ``alpha``, ``beta``, ``gamma``: (T,) the coordinates of the pair manifold (eq-pair-manifold);

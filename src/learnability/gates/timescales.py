@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .cells import Cell, make_cell
+from ..cells import Cell, make_cell
 
 
 def euler_timescale(alpha: float | Tensor) -> float | Tensor:

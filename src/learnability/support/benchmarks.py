@@ -75,18 +75,17 @@ def transport(
     rounds: int = 5, B: int = 12, T: int = 80, n: int = 64, sample: tuple[int, ...] = (15, 50, 65)
 ) -> Headline:
     """All-pairs spectral norms ||Phi(t, t-l)||_2 (multi-gate cell, float64) by batched lag products and
-    :mod:`learnability.tridiagonal` vs the naive loop forming each (b, t, k) chain and its SVD norm one at a time. The
-    naive loop runs on the end steps ``sample`` and is scaled to all of them by the exact work (chain lengths); the
-    two sides alternate over ``rounds`` so both see the same machine load, and the ratio is the median of the
-    per-round ratios. A pair costs its chain of products plus one norm (an SVD, far dearer than a product), so that
-    scale is unbiased only if the sampled pairs have the mean chain length of all pairs: the default ends average
-    27.6 work units (products + 1) per pair, all pairs of T = 80 27.7, so scaling by work or by pairs agree to 0.2 %
-    (the details print both). The last detail line times the per-lag medians alone
+    :mod:`learnability.fastpaths.tridiagonal` vs the naive loop forming each (b, t, k) chain and its SVD norm one at a
+    time. The naive loop runs on the end steps ``sample`` and is scaled to all of them by the exact work (chain
+    lengths); the two sides alternate over ``rounds`` so both see the same machine load, and the ratio is the median of
+    the per-round ratios. A pair costs its chain of products plus one norm (an SVD, far dearer than a product), so that
+    scale is unbiased only if the sampled pairs have the mean chain length of all pairs: the default ends average 27.6
+    work units (products + 1) per pair, all pairs of T = 80 27.7, so scaling by work or by pairs agree to 0.2 % (the
+    details print both). The last detail line times the per-lag medians alone
     (:func:`learnability.transport.lag_medians`, the exact norm only where it can decide the median), checked against
-    the medians of all norms.
-    Target: >= 10x."""
-    from .cells import make_cell
-    from .transport import iter_transport_by_lag, jacobians, lag_medians, transport_norms, transport_norms_naive
+    the medians of all norms. Target: >= 10x."""
+    from ..cells import make_cell
+    from ..transport import iter_transport_by_lag, jacobians, lag_medians, transport_norms, transport_norms_naive
 
     cell = make_cell("multi", 8, n, dtype=torch.float64, seed=0)
     xs = torch.randn(B, T, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
@@ -135,8 +134,8 @@ def reduced(
     """Full gradient descent on a linear RNN (exact population gradients) vs the 2-D outlier ODE (LSODA) for the same
     leaky-integrator trajectory, with their largest gaps in loss (% of L0) and outlier (% of 1 - c*, once the ODE's
     outlier has left the bulk). Target: >= 100x."""
-    from .linear_dynamics import gradient_descent, init_network
-    from .reduced import initial_conditions, outlier_ode
+    from ..integrate.reduced import initial_conditions, outlier_ode
+    from ..linear_dynamics import gradient_descent, init_network
 
     u0, v0, W0 = init_network(N, sigma, s0, seed=0)
     steps = int(t_max / lr)
@@ -174,8 +173,8 @@ def _cell_vs_torch(kind: str, rounds: int, B: int, T: int, m: int, n: int) -> tu
     both times and of the per-round ratios ours / torch.nn."""
     from torch import nn
 
-    from . import fused
-    from .cells import make_cell
+    from ..cells import make_cell
+    from ..fastpaths import fused
 
     xs = torch.randn(B, T, m, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
     cell = make_cell(kind, m, n, seed=0)
@@ -193,7 +192,7 @@ def _cell_vs_torch(kind: str, rounds: int, B: int, T: int, m: int, n: int) -> tu
 
 def cells(rounds: int = 9, B: int = 32, T: int = 100, m: int = 4, n: int = 64, large_batch: int = 256) -> Headline:
     """P5: one training step (forward over T steps, backward, SGD step; float32, CPU) of our explicit-gate GRU and
-    LSTM (their training unroll is the fused recurrence of :mod:`learnability.fused`) against torch.nn.GRU /
+    LSTM (their training unroll is the fused recurrence of :mod:`learnability.fastpaths.fused`) against torch.nn.GRU /
     torch.nn.LSTM of the same sizes. Ours and torch's alternate step by step over ``rounds`` so both see the same
     machine load; each ratio is the median of the per-round ratios ours / torch.nn, the headline the worse of the
     two. Detail lines: both ratios again at batch ``large_batch`` (the window paper trains at 256; our per-step
@@ -202,7 +201,7 @@ def cells(rounds: int = 9, B: int = 32, T: int = 100, m: int = 4, n: int = 64, l
     torch.nn.LSTM without its fused oneDNN kernel. Target: <= 2x."""
     from torch import nn
 
-    from .cells import make_cell
+    from ..cells import make_cell
 
     rows = {kind: _cell_vs_torch(kind, rounds, B, T, m, n) for kind in ("gru", "lstm")}
     large = {kind: _cell_vs_torch(kind, max(1, rounds // 3), large_batch, T, m, n)[2] for kind in ("gru", "lstm")}
@@ -243,7 +242,7 @@ def sampler(size: int = 1_000_000, alpha: float = 1.5, repeats: int = 7) -> Head
     the float64 time and the ECF tail-index time on 10^5 samples (target < 50 ms) as details. Target: >= 5x."""
     from scipy.stats import levy_stable
 
-    from .stable import sample_sas, tail_index
+    from ..stable import sample_sas, tail_index
 
     gen = torch.Generator().manual_seed(0)
     rng = np.random.default_rng(0)
@@ -266,8 +265,8 @@ def envelope(repeats: int = 5, B: int = 32, T: int = 256, m: int = 4, n: int = 6
     trajectory, prefix sums in log space, ``n_lags`` lags spread over 1..T-1) vs one forward + backward pass of the
     same cell over the same batch (float32, CPU). Target: <= 3x. A second detail line checks T = 4096 gives finite
     values."""
-    from .cells import make_cell
-    from .effective_lr import cell_envelope
+    from ..cells import make_cell
+    from ..effective_lr import cell_envelope
 
     cell = make_cell("multi", m, n, seed=0, gate_init=0.05)
     xs = torch.randn(B, T, m, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
@@ -309,7 +308,7 @@ def peer_pipeline_config():
     diagnosed in batches of 32 sequences (a quarter of the default, to keep that peak below the authors')."""
     from dataclasses import replace
 
-    from .experiments import window_pipeline as wp
+    from ..experiments import window_pipeline as wp
 
     return replace(
         wp.Config(),
@@ -341,8 +340,8 @@ def peer_pipeline() -> dict[str, dict[str, float]]:
     architecture, H_N and the median tail index (the caller times the whole process)."""
     import joblib
 
-    from .experiments import window_pipeline as wp
-    from .window_analysis import estimates, horizons, main_run
+    from ..experiments import window_pipeline as wp
+    from ..window_analysis import estimates, horizons, main_run
 
     with joblib.parallel_config(backend="threading"):
         result = wp.compute(peer_pipeline_config(), force=True)
@@ -363,7 +362,7 @@ def peer_s1_config():
     exact norms): one seed, the exact variant only."""
     from dataclasses import replace
 
-    from .experiments import lag_profiles as lp
+    from ..experiments import lag_profiles as lp
 
     return replace(
         lp.Config(),
@@ -382,7 +381,7 @@ def peer_s1_config():
 
 def peer_s1() -> dict[str, float]:
     """The lag-profile run of :func:`peer_s1_config` and its power fit at the last checkpoint."""
-    from .experiments import lag_profiles as lp
+    from ..experiments import lag_profiles as lp
 
     result = lp.compute(peer_s1_config())
     return lp.summary(result)[0]

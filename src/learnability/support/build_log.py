@@ -1,8 +1,8 @@
 """What went wrong in a Jupyter Book build, read from its log: failed code cells (located at their ``{code-cell}``
 line in the chapter's .md), warnings and errors Sphinx reported, and a build that stopped on an exception.
 
-``python -m learnability.build_log _build/build.log`` prints that summary for a finished build (``make book`` calls it
-when the build fails); ``learnability chapter`` applies the same reading to the build it runs.
+``python -m learnability.support.build_log _build/build.log`` prints that summary for a finished build (``make book``
+calls it when the build fails); ``learnability chapter`` applies the same reading to the build it runs.
 """
 
 from __future__ import annotations
@@ -160,7 +160,8 @@ def summary(found: Sequence[Problem], root: Path | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Print the problems of a build log (``make book`` calls this when the build failed); 1 when there are any."""
     parser = argparse.ArgumentParser(
-        prog="python -m learnability.build_log", description="Summarise what failed in a Jupyter Book build log."
+        prog="python -m learnability.support.build_log",
+        description="Summarise what failed in a Jupyter Book build log.",
     )
     parser.add_argument("log", type=Path, help="the build's log, e.g. _build/build.log")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the book's repository root (default: here)")

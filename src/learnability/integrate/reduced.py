@@ -21,8 +21,8 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq, minimize_scalar
 from scipy.special import logsumexp
 
+from ..linear_dynamics import Number, loss_and_gradients, target_modes, target_norm, target_transfer
 from .integrator_theory import shifted_singular_density
-from .linear_dynamics import Number, loss_and_gradients, target_modes, target_norm, target_transfer
 
 
 def initial_conditions(u0, v0) -> dict[str, float]:
@@ -96,7 +96,7 @@ def log_linear_phase(
     times, p0: float, c_star: float, sigma: float, *, kappa: float = 1.0, nodes: int = 400
 ) -> np.ndarray:
     """ln P_sigma(t) of the plateau's linear phase (eq-linear-phase): each singular pair of R = ((1 + c) I - W0)^{-1}
-    grows as e^{kappa s t} (:func:`learnability.integrator_theory.linear_phase_mode`), and a random small
+    grows as e^{kappa s t} (:func:`learnability.integrate.integrator_theory.linear_phase_mode`), and a random small
     initialisation puts equal weight on every pair, so the residue-like growth is
 
         P_sigma(t) = p0 integral e^{2 kappa s t} rho_R(ds),  s = 1 / (sigma sqrt(w)), w ~ eq-hermitized-edges at

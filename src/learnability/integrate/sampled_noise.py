@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from .linear_dynamics import Number, population_loss, target_modes
+from ..linear_dynamics import Number, population_loss, target_modes
 
 
 def _tensors(u, v, W, dtype=torch.float64) -> tuple[Tensor, Tensor, Tensor, float]:

@@ -2,7 +2,7 @@
 
 Every function derives its result from a definition (an integral, a gradient, a series) rather than stating it;
 the tests compare each with an independent numeric computation (the Gramian loss of
-:mod:`learnability.linear_dynamics`, the reduced ODEs of :mod:`learnability.reduced`, full gradient descent).
+:mod:`learnability.linear_dynamics`, the reduced ODEs of :mod:`learnability.integrate.reduced`, full gradient descent).
 Symbols: p residue, lam outlier eigenvalue, d = 1 - lam, c target decay rate, kappa target amplitude, omega target
 frequency, sigma bulk radius, p0 initial residue; z a point of the complex plane, theta a rank-one strength, zeta a real
 shift, m a Stieltjes transform, w a squared singular value.

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from .experiments import EXPERIMENTS, load
-from .experiments.cache import config_key, run_times, source_hash
+from ..experiments import EXPERIMENTS, load
+from ..experiments.cache import config_key, run_times, source_hash
 
 PACKAGES = ("torch", "numpy", "scipy", "sympy", "matplotlib", "jupyter-book", "myst-nb", "sphinx", "threadpoolctl")
 

@@ -1,0 +1,1 @@
+"""Part I beyond the contract modules: gates next to optimizers, anisotropy, gate-induced time scales."""

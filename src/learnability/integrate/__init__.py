@@ -1,0 +1,1 @@
+"""Part III: the reduced models, the SymPy derivations and the sampled-noise (torch) paths."""
