@@ -129,7 +129,8 @@ def spectral_norm(P: Tensor) -> Tensor:
     (relative 1e-15 in float64 for the largest value). On the CPU, lambda_max comes from a tridiagonal reduction and
     Laguerre's iteration (:func:`learnability.fastpaths.tridiagonal.largest_eigenvalues`, float64, on threads), about
     1.7 times faster per 64 x 64 matrix than a full eigensolver and 3 times faster than
-    ``torch.linalg.matrix_norm(P, ord=2)`` (an SVD); on CUDA, under autograd or in other dtypes, torch's ``eigvalsh``."""
+    ``torch.linalg.matrix_norm(P, ord=2)`` (an SVD); on CUDA, under autograd or in other dtypes, torch's
+    ``eigvalsh``."""
     gram = P @ P.mT  # same eigenvalues as P^T P; this layout multiplies faster
     if not _on_numpy(gram):
         top = torch.linalg.eigvalsh(gram)[..., -1]
