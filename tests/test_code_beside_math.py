@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from docutils import nodes
 from docutils.utils import new_document
 
-from learnability import window
+from learnability import plots, window
 from learnability.support.code_beside_math import code_nodes, implementations, insert_code
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +31,8 @@ def test_implementations_are_the_functions_whose_docstrings_name_the_label():
     method = {i.name: i for i in found["eq-jac-diagonal"]}["learnability.cells.Cell.jacobian_diagonal"]
     assert method.source.startswith("def jacobian_diagonal(self")  # dedented, body indentation kept
     assert "\n    return torch.diagonal" in method.source
+    assert plots.measured_windows.__doc__ and "eq-window" in plots.measured_windows.__doc__
+    assert not any(i.name.startswith("learnability.plots.") for items in found.values() for i in items)
     cited = set(found)
     assert cited <= book_equation_labels(), (
         f"docstrings cite labels the book does not define: {cited - book_equation_labels()}"
@@ -50,7 +52,8 @@ def test_insert_code_puts_a_collapsed_box_after_each_labelled_equation():
     kinds = [type(child).__name__ for child in section.children]
     assert kinds == ["math_block", "admonition", "paragraph", "math_block"]
     box = section.children[1]
-    assert "dropdown" in box["classes"] and box.children[0].astext().startswith("Code: window.learnability_window")
+    assert "dropdown" in box["classes"] and box.children[0].astext().startswith("Code: ")
+    assert "window.learnability_window" in box.children[0].astext()
     sources = [child.astext() for child in box.findall(nodes.literal_block)]
     assert sources == [item.source for item in found["eq-window"]]
     assert code_nodes(found["eq-window"]).astext() == box.astext()

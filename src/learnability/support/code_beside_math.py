@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LABEL = re.compile(r"\beq-[a-z0-9]+(?:-[a-z0-9]+)*")
+# Modules whose functions cite equation labels without implementing them: figure helpers draw an equation's curves.
+NOT_IMPLEMENTING = ("learnability.plots",)
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,13 @@ def _functions(module) -> list[tuple[str, object]]:
 
 def implementations(package: str = "learnability") -> dict[str, list[Implementation]]:
     """{equation label: the functions and methods of ``package`` whose docstrings name it}, each list in module
-    order. Module and class docstrings do not count: they describe, a function implements."""
+    order. Module and class docstrings do not count: they describe, a function implements; nor do the modules of
+    ``NOT_IMPLEMENTING`` (figure helpers)."""
     root = importlib.import_module(package)
     base = Path(root.__file__).resolve().parent.parent
     found: dict[str, list[Implementation]] = {}
     names = [package] + [m.name for m in pkgutil.walk_packages(root.__path__, f"{package}.")]
-    for module_name in names:
+    for module_name in (n for n in names if n not in NOT_IMPLEMENTING):
         module = importlib.import_module(module_name)
         for qualname, function in _functions(module):
             labels = sorted(set(LABEL.findall(function.__doc__ or "")))
