@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -11,6 +12,13 @@ from learnability import plots  # noqa: E402
 from learnability.experiments.leaky_integrator import FiniteSigmaRun, FractionTimes, StiffRun  # noqa: E402
 from learnability.experiments.rich_lazy import FullTraining  # noqa: E402
 from learnability.experiments.trajectories import Descent, LossCurve, OutlierTrajectory, PairTrajectory, SampledDescent
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Each test's figures are closed after it, so the suite does not accumulate open pyplot figures."""
+    yield
+    matplotlib.pyplot.close("all")
 
 
 def test_eigenvalue_paths_checks_shapes():
